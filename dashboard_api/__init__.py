@@ -1,0 +1,6 @@
+"""The HTTP API (FastAPI): health and metrics, and later alerts, registry and console."""
+
+from dashboard_api.app import create_app
+from dashboard_api.deps import Services
+
+__all__ = ["Services", "create_app"]

@@ -1,0 +1,200 @@
+"""Topic + bytes -> a typed :class:`Reading`, or a :class:`Rejection` with a reason code.
+
+This is the boundary of the system: everything after it passes typed objects.
+It returns rejections instead of raising them because it runs once per message
+on the ingest hot path and most callers only count and dead-letter them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+
+from devices.kinds import CHANNELS, Channel, DeviceKind, is_valid_device_id
+from devices.messages import (
+    Body,
+    ControlRoomEvent,
+    ControlRoomTelemetry,
+    ElectricalEvent,
+    ElectricalTelemetry,
+    SmokeEvent,
+    SmokeTelemetry,
+)
+
+KEPT_PAYLOAD_BYTES = 1024
+"""How much of a rejected payload is kept for inspection."""
+
+
+class Reason(StrEnum):
+    """Stable reason codes for rejected messages (metrics labels and dead letters)."""
+
+    BAD_TOPIC = "bad_topic"
+    TOO_LARGE = "too_large"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    SCHEMA = "schema"
+    CLOCK_SKEW = "clock_skew"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A validated uplink message."""
+
+    kind: DeviceKind
+    device_id: str
+    channel: Channel
+    body: Body
+    ts_ms: int
+    """When it happened, epoch ms: the device's ``ts``, or the receive time."""
+    received_ms: int
+    seq: int | None = None
+    clock_corrected: bool = False
+    """True when the device's ``ts`` was untrusted and replaced by the receive time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that was not accepted, with what is kept of it for inspection."""
+
+    reason: Reason
+    detail: str
+    topic: str
+    received_ms: int
+    payload: bytes
+    """The first :data:`KEPT_PAYLOAD_BYTES` of the payload."""
+    kind: str | None = None
+    device_id: str | None = None
+
+
+_DECODERS: dict[tuple[DeviceKind, Channel], msgspec.json.Decoder[Body]] = {
+    (DeviceKind.SMOKE, Channel.TELEMETRY): msgspec.json.Decoder(SmokeTelemetry),
+    (DeviceKind.SMOKE, Channel.EVENT): msgspec.json.Decoder(SmokeEvent),
+    (DeviceKind.ELECTRICAL, Channel.TELEMETRY): msgspec.json.Decoder(ElectricalTelemetry),
+    (DeviceKind.ELECTRICAL, Channel.EVENT): msgspec.json.Decoder(ElectricalEvent),
+    (DeviceKind.CONTROLROOM, Channel.TELEMETRY): msgspec.json.Decoder(ControlRoomTelemetry),
+    (DeviceKind.CONTROLROOM, Channel.EVENT): msgspec.json.Decoder(ControlRoomEvent),
+}
+_KINDS = {k.value: k for k in DeviceKind}
+
+
+class MessageDecoder:
+    """Decodes uplink messages under one topic prefix and one set of limits.
+
+    Timestamps more than ``max_ahead_s`` in the future or older than
+    ``max_age_s`` are not trusted.  Telemetry with such a timestamp is rejected
+    (``clock_skew``): stored at a wrong time it would corrupt the series.  An
+    event with one is accepted at its receive time and marked
+    ``clock_corrected``: a fire alarm must never be lost to a wrong device clock.
+    """
+
+    def __init__(
+        self,
+        prefix: str = "fw",
+        *,
+        max_payload_bytes: int = 8192,
+        max_ahead_s: int = 300,
+        max_age_s: int = 7 * 86_400,
+    ) -> None:
+        self.prefix = prefix
+        self._prefix_levels = prefix.count("/") + 1
+        self.max_payload_bytes = max_payload_bytes
+        self.max_ahead_ms = max_ahead_s * 1000
+        self.max_age_ms = max_age_s * 1000
+
+    def decode(self, topic: str, payload: bytes, received_ms: int) -> Reading | Rejection:
+        parts = topic.split("/")
+        n = self._prefix_levels
+        if (
+            len(parts) != n + 3
+            or "/".join(parts[:n]) != self.prefix
+            or (kind := _KINDS.get(parts[n])) is None
+            or (channel := CHANNELS.get(parts[n + 2])) is None
+            or channel is Channel.CMD
+            or not is_valid_device_id(device_id := parts[n + 1])
+        ):
+            return self._reject(Reason.BAD_TOPIC, "topic is not {prefix}/{kind}/{device_id}/"
+                                "{telemetry|event}", topic, payload, received_ms, parts, n)
+        if len(payload) > self.max_payload_bytes:
+            return self._reject(Reason.TOO_LARGE, f"{len(payload)} bytes > "
+                                f"{self.max_payload_bytes}", topic, payload, received_ms, parts, n)
+        if not payload.isascii():  # msgspec skips unknown fields without checking their UTF-8
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return self._reject(Reason.INVALID_UTF8, str(error), topic, payload, received_ms,
+                                    parts, n)
+        try:
+            body = _DECODERS[kind, channel].decode(payload)
+        except msgspec.ValidationError as error:
+            return self._reject(Reason.SCHEMA, str(error), topic, payload, received_ms, parts, n)
+        except msgspec.DecodeError as error:
+            return self._reject(Reason.INVALID_JSON, str(error), topic, payload, received_ms,
+                                parts, n)
+
+        problem = _check_semantics(body)
+        if problem is not None:
+            return self._reject(Reason.SCHEMA, problem, topic, payload, received_ms, parts, n)
+
+        ts = body.ts
+        if ts is None:
+            ts_ms = received_ms
+        elif type(ts) is int:
+            ts_ms = ts
+        else:
+            parsed = _parse_rfc3339(ts)  # type: ignore[arg-type]
+            if parsed is None:
+                return self._reject(Reason.SCHEMA, "ts is not an RFC 3339 time - at `$.ts`",
+                                    topic, payload, received_ms, parts, n)
+            ts_ms = parsed
+
+        corrected = False
+        if ts_ms > received_ms + self.max_ahead_ms or ts_ms < received_ms - self.max_age_ms:
+            if channel is Channel.TELEMETRY:
+                return self._reject(Reason.CLOCK_SKEW, f"ts {ts_ms} is {ts_ms - received_ms} ms "
+                                    "from receive time", topic, payload, received_ms, parts, n)
+            ts_ms, corrected = received_ms, True
+
+        if kind is DeviceKind.SMOKE and channel is Channel.TELEMETRY:
+            body = _normalise_rsrp(body)  # type: ignore[arg-type]
+            if not -140 <= body.rsrp_dbm <= -44:  # type: ignore[union-attr]
+                return self._reject(Reason.SCHEMA, "rsrp_dbm must be within -140..-44 dBm - at "
+                                    "`$.rsrp_dbm`", topic, payload, received_ms, parts, n)
+
+        return Reading(kind, device_id, channel, body, ts_ms, received_ms, body.seq, corrected)
+
+    @staticmethod
+    def _reject(
+        reason: Reason, detail: str, topic: str, payload: bytes, received_ms: int,
+        parts: list[str], n: int,
+    ) -> Rejection:
+        kind = parts[n] if len(parts) > n else None
+        device_id = parts[n + 1] if len(parts) > n + 1 else None
+        return Rejection(reason, detail, topic, received_ms, bytes(payload[:KEPT_PAYLOAD_BYTES]),
+                         kind, device_id)
+
+
+def _check_semantics(body: Body) -> str | None:
+    """Rules that span fields and so cannot be expressed in the struct types."""
+    if type(body) is ControlRoomEvent and body.event == "duty_check_ack" and not body.check_id:
+        return "check_id is required with duty_check_ack - at `$.check_id`"
+    return None
+
+
+def _normalise_rsrp(body: SmokeTelemetry) -> SmokeTelemetry:
+    """Some carrier platforms send RSRP as a positive number; RSRP is always negative."""
+    if body.rsrp_dbm > 0:
+        return msgspec.structs.replace(body, rsrp_dbm=-body.rsrp_dbm)
+    return body
+
+
+def _parse_rfc3339(text: str) -> int | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or "T" not in text.upper():
+        return None  # RFC 3339 requires a date, a time and an offset
+    return int(moment.timestamp() * 1000)
