@@ -141,10 +141,10 @@ class MessageDecoder:
         ts = body.ts
         if ts is None:
             ts_ms = received_ms
-        elif type(ts) is int:
+        elif isinstance(ts, int):
             ts_ms = ts
         else:
-            parsed = _parse_rfc3339(ts)  # type: ignore[arg-type]
+            parsed = _parse_rfc3339(ts)
             if parsed is None:
                 return self._reject(Reason.SCHEMA, "ts is not an RFC 3339 time - at `$.ts`",
                                     topic, payload, received_ms, parts, n)
@@ -157,9 +157,9 @@ class MessageDecoder:
                                     "from receive time", topic, payload, received_ms, parts, n)
             ts_ms, corrected = received_ms, True
 
-        if kind is DeviceKind.SMOKE and channel is Channel.TELEMETRY:
-            body = _normalise_rsrp(body)  # type: ignore[arg-type]
-            if not -140 <= body.rsrp_dbm <= -44:  # type: ignore[union-attr]
+        if type(body) is SmokeTelemetry:
+            body = _normalise_rsrp(body)
+            if not -140 <= body.rsrp_dbm <= -44:
                 return self._reject(Reason.SCHEMA, "rsrp_dbm must be within -140..-44 dBm - at "
                                     "`$.rsrp_dbm`", topic, payload, received_ms, parts, n)
 

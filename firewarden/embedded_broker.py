@@ -8,13 +8,36 @@ right for a laptop demo and wrong for production: production points
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import Session
 
 from firewarden.ports import PortInUseError, ensure_port_free
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class OpenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """Lets every client in, but treats only clients without a username as anonymous.
+
+    amqtt drops the sessions of anonymous clients when they disconnect; the
+    ingest listener connects with a username so that its persistent session
+    (and the QoS 1 messages queued in it) survives a restart of Firewarden.
+    """
+
+    @dataclass
+    class Config:
+        pass
+
+    async def authenticate(self, *, session: Session) -> bool:
+        session.is_anonymous = not session.username
+        return True
+
+
+INGEST_USERNAME = "firewarden"
 
 
 class EmbeddedBroker:
@@ -36,8 +59,7 @@ class EmbeddedBroker:
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
                                       "max_connections": 1000}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                        {"allow_anonymous": True}},
+            "plugins": {f"{__name__}.OpenAuthPlugin": {}},
         }
         self._broker = Broker(config)
         await self._broker.start()

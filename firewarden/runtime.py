@@ -8,15 +8,18 @@ SIGTERM stops the API server, which ends :func:`run_up`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
 from dashboard_api import Services, create_app
 from devices import MessageDecoder
-from firewarden.embedded_broker import EmbeddedBroker
+from firewarden.embedded_broker import INGEST_USERNAME, EmbeddedBroker
 from firewarden.ports import ensure_port_free
 from firewarden.settings import MqttEndpoint, Settings
 from ingest import MqttListener, Pipeline
@@ -57,7 +60,7 @@ async def run_up(settings: Settings, *, demo: bool = False) -> int:
         broker = EmbeddedBroker(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT)
         await broker.start()
         endpoint = MqttEndpoint(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT,
-                                tls=False, username=None, password=None)
+                                tls=False, username=INGEST_USERNAME, password=None)
 
     pipeline = Pipeline(make_decoder(settings))
     listener = MqttListener(endpoint, pipeline, prefix=settings.TOPIC_PREFIX,
@@ -66,8 +69,8 @@ async def run_up(settings: Settings, *, demo: bool = False) -> int:
     listener.start()
 
     app = create_app(Services(settings=settings, pipeline=pipeline, listener=listener))
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.API_HOST, port=settings.API_PORT,
-                                           log_level="warning", access_log=False))
+    server = _ApiServer(uvicorn.Config(app, host=settings.API_HOST, port=settings.API_PORT,
+                                       log_level="warning", access_log=False))
     stop_demo = threading.Event()
     demo_thread: threading.Thread | None = None
     try:
@@ -76,7 +79,7 @@ async def run_up(settings: Settings, *, demo: bool = False) -> int:
                                            args=(settings, endpoint, stop_demo))
         print(_banner(settings, endpoint, broker is not None, demo), flush=True)
         serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
+        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn sets a bool)
             await asyncio.sleep(0.05)
         if demo_thread is not None and server.started:
             demo_thread.start()
@@ -90,6 +93,28 @@ async def run_up(settings: Settings, *, demo: bool = False) -> int:
             await broker.stop()
         _LOGGER.info("stopped")
     return 0
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn's server, but a Ctrl-C stops the whole process cleanly (exit 0).
+
+    uvicorn re-raises the signal after its own shutdown, which would skip ours;
+    here the signal only asks the server to exit, and :func:`run_up` then stops
+    the rest in order.  A second Ctrl-C forces the exit.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _run_demo(settings: Settings, endpoint: MqttEndpoint, stop: threading.Event) -> None:

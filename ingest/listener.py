@@ -102,4 +102,4 @@ class MqttListener:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object,
                     message: mqtt.MQTTMessage) -> None:
-        self.pipeline.handle(message.topic, message.payload)
+        self.pipeline.handle(message.topic, bytes(message.payload))

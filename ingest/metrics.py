@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 
-disable_created_metrics()  # *_created series only add noise to every counter
+disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only add noise to every counter
 
 
 class IngestMetrics:

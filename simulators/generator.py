@@ -201,8 +201,10 @@ class FleetSimulation:
             "power_kw": round(sum(currents.values()) * 0.22 * 0.9, 2),
         })]
         # The device raises its own alarms when a value crosses its setting.
-        checks = [("residual_current_alarm", None, residual, RESIDUAL_ALARM_MA)]
-        checks += [("over_temperature", ch, t, TEMPERATURE_ALARM_C) for ch, t in temperatures.items()]
+        checks: list[tuple[str, str | None, float, float]] = [
+            ("residual_current_alarm", None, residual, RESIDUAL_ALARM_MA)]
+        checks += [("over_temperature", ch, t, TEMPERATURE_ALARM_C)
+                   for ch, t in temperatures.items()]
         for event, channel, value, limit in checks:
             key = f"{event}:{channel}"
             if value >= limit and key not in state.alarmed:
@@ -239,7 +241,8 @@ class FleetSimulation:
         if (d := plan.fire_panel) is not None:
             room = self._states[d.id]
             assert isinstance(room, _RoomState)
-            point = {"loop": 1, "address": 23, "zone": "3F 东侧走廊", "description": "点型感烟探测器"}
+            point = {"loop": 1, "address": 23, "zone": "3F 东侧走廊",
+                     "description": "点型感烟探测器"}
             at(t0 + 5, d, "panel_fire", lambda: setattr(room, "panel", "fire"), point=point)
             at(t0 + 600, d, "panel_reset", lambda: setattr(room, "panel", "normal"),
                operator="值班员 张敏")

@@ -80,7 +80,7 @@ class RunSummary:
         ]
         lines += [f"  {stream:<24} {n}" for stream, n in sorted(self.by_stream.items())]
         if self.garbage:
-            lines.append("  garbage (reason: count): " + ", ".join(
+            lines.append("  garbage by reason: " + ", ".join(
                 f"{reason} {n}" for reason, n in sorted(self.garbage.items())))
         lines.append(f"duty checks: {self.duty_checks_received} received, "
                      f"{self.duty_checks_answered} answered")
@@ -241,4 +241,4 @@ class FleetPublisher:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object,
                     message: mqtt.MQTTMessage) -> None:
-        self._commands.put((message.topic.split("/")[-2], message.payload))
+        self._commands.put((message.topic.split("/")[-2], bytes(message.payload)))

@@ -1,0 +1,81 @@
+"""The ingest listener against a real Mosquitto: counts by kind and by reason code."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from devices import MessageDecoder, Reading
+from firewarden.settings import parse_mqtt_url
+from ingest import MqttListener, Pipeline
+from tests.support.mosquitto import MosquittoServer
+from tests.support.mqtt import publish
+
+
+def wait(predicate: object, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoServer) -> None:
+    pipeline = Pipeline(MessageDecoder("lst"))
+    seen: list[Reading] = []
+    pipeline.add_consumer(seen.append)
+    listener = MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="lst",
+                            client_id="lst-test-1")
+    listener.start()
+    try:
+        assert listener.connected.wait(10)
+        publish(mosquitto.port, "lst/smoke/D1/telemetry",
+                json.dumps({"battery_pct": 80, "rsrp_dbm": -90}).encode())
+        publish(mosquitto.port, "lst/controlroom/C1/event", b'{"event":"panel_fire"}')
+        publish(mosquitto.port, "lst/smoke/D1/telemetry", b'{"battery_pct": 180, "rsrp_dbm": -9}')
+        publish(mosquitto.port, "lst/toaster/D1/telemetry", b"{}")
+        publish(mosquitto.port, "lst/smoke/D1/cmd", b"{}")  # downlink: not subscribed
+        assert wait(lambda: pipeline.metrics.snapshot()["received"] == 4)
+    finally:
+        listener.stop()
+    snapshot = pipeline.metrics.snapshot()
+    assert snapshot["accepted"] == {"controlroom/event": 1, "smoke/telemetry": 1}
+    assert snapshot["rejected"] == {"bad_topic": 1, "schema": 1}
+    assert [r.device_id for r in seen] == ["D1", "C1"]
+    kept = pipeline.recent_rejections()
+    assert [r.reason.value for r in kept] == ["bad_topic", "schema"]
+
+
+def test_a_failing_consumer_does_not_stop_the_others() -> None:
+    pipeline = Pipeline(MessageDecoder("x"))
+    seen: list[str] = []
+
+    def broken(_reading: Reading) -> None:
+        raise RuntimeError("boom")
+
+    pipeline.add_consumer(broken)
+    pipeline.add_consumer(lambda r: seen.append(r.device_id))
+    pipeline.handle("x/smoke/D9/event", b'{"event":"smoke_alarm"}')
+    assert seen == ["D9"]
+
+
+def test_reconnects_and_resubscribes_after_broker_restart(tmp_path: object) -> None:
+    from pathlib import Path
+
+    server = MosquittoServer(Path(str(tmp_path)) / "mq")
+    server.start()
+    pipeline = Pipeline(MessageDecoder("rc"))
+    listener = MqttListener(parse_mqtt_url(server.url), pipeline, prefix="rc",
+                            client_id="rc-test")
+    listener.start()
+    try:
+        assert listener.connected.wait(10)
+        server.restart()
+        assert wait(lambda: listener.connected.is_set() and
+                    pipeline.metrics.mqtt_reconnects._value.get() >= 1, timeout=40)
+        publish(server.port, "rc/smoke/D1/event", b'{"event":"tamper"}')
+        assert wait(lambda: pipeline.metrics.snapshot()["received"] == 1)
+    finally:
+        listener.stop()
+        server.stop()
