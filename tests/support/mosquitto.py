@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -23,14 +24,19 @@ class MosquittoServer:
         self._process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "mosquitto.conf"
+        self.configure("allow_anonymous true\n"
+                       "persistence true\n"
+                       "max_queued_messages 1000000\n"
+                       "max_inflight_messages 1000\n")
+
+    def configure(self, options: str) -> None:
+        """Write the config: our listener, temp dir and log, plus ``options``."""
+        # As root, mosquitto would drop to user "mosquitto", who cannot read our temp dir.
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
+            f"listener {self.port} 127.0.0.1\n{user}"
+            f"persistence_location {self.workdir}/\n"
+            f"log_dest file {self.workdir}/mosquitto.log\n{options}"
         )
 
     def start(self) -> None:
