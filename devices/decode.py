@@ -7,13 +7,13 @@ on the ingest hot path and most callers only count and dead-letter them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from datetime import datetime
 from enum import StrEnum
 
 import msgspec
 
-from devices.kinds import CHANNELS, Channel, DeviceKind, is_valid_device_id
+from devices.kinds import DEVICE_ID_PATTERN, Channel, DeviceKind
 from devices.messages import (
     Body,
     ControlRoomEvent,
@@ -39,8 +39,7 @@ class Reason(StrEnum):
     CLOCK_SKEW = "clock_skew"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
     """A validated uplink message."""
 
     kind: DeviceKind
@@ -55,8 +54,7 @@ class Reading:
     """True when the device's ``ts`` was untrusted and replaced by the receive time."""
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(msgspec.Struct, frozen=True, gc=False):
     """A message that was not accepted, with what is kept of it for inspection."""
 
     reason: Reason
@@ -69,15 +67,22 @@ class Rejection:
     device_id: str | None = None
 
 
-_DECODERS: dict[tuple[DeviceKind, Channel], msgspec.json.Decoder[Body]] = {
-    (DeviceKind.SMOKE, Channel.TELEMETRY): msgspec.json.Decoder(SmokeTelemetry),
-    (DeviceKind.SMOKE, Channel.EVENT): msgspec.json.Decoder(SmokeEvent),
-    (DeviceKind.ELECTRICAL, Channel.TELEMETRY): msgspec.json.Decoder(ElectricalTelemetry),
-    (DeviceKind.ELECTRICAL, Channel.EVENT): msgspec.json.Decoder(ElectricalEvent),
-    (DeviceKind.CONTROLROOM, Channel.TELEMETRY): msgspec.json.Decoder(ControlRoomTelemetry),
-    (DeviceKind.CONTROLROOM, Channel.EVENT): msgspec.json.Decoder(ControlRoomEvent),
+_MODELS: dict[tuple[DeviceKind, Channel], type[Body]] = {
+    (DeviceKind.SMOKE, Channel.TELEMETRY): SmokeTelemetry,
+    (DeviceKind.SMOKE, Channel.EVENT): SmokeEvent,
+    (DeviceKind.ELECTRICAL, Channel.TELEMETRY): ElectricalTelemetry,
+    (DeviceKind.ELECTRICAL, Channel.EVENT): ElectricalEvent,
+    (DeviceKind.CONTROLROOM, Channel.TELEMETRY): ControlRoomTelemetry,
+    (DeviceKind.CONTROLROOM, Channel.EVENT): ControlRoomEvent,
 }
-_KINDS = {k.value: k for k in DeviceKind}
+# Keyed by the topic's own strings, so the hot path touches no enum machinery.
+_ROUTES: dict[tuple[str, str], tuple[DeviceKind, Channel, msgspec.json.Decoder[Body]]] = {
+    (kind.value, channel.value): (kind, channel, msgspec.json.Decoder(model))
+    for (kind, channel), model in _MODELS.items()
+}
+_TELEMETRY = Channel.TELEMETRY
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+_BAD_TOPIC_DETAIL = "topic is not {prefix}/{kind}/{device_id}/{telemetry|event}"
 
 
 class MessageDecoder:
@@ -99,44 +104,38 @@ class MessageDecoder:
         max_age_s: int = 7 * 86_400,
     ) -> None:
         self.prefix = prefix
-        self._prefix_levels = prefix.count("/") + 1
+        self._prefix_slash = prefix + "/"
         self.max_payload_bytes = max_payload_bytes
         self.max_ahead_ms = max_ahead_s * 1000
         self.max_age_ms = max_age_s * 1000
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Reading | Rejection:
-        parts = topic.split("/")
-        n = self._prefix_levels
-        if (
-            len(parts) != n + 3
-            or "/".join(parts[:n]) != self.prefix
-            or (kind := _KINDS.get(parts[n])) is None
-            or (channel := CHANNELS.get(parts[n + 2])) is None
-            or channel is Channel.CMD
-            or not is_valid_device_id(device_id := parts[n + 1])
-        ):
-            return self._reject(Reason.BAD_TOPIC, "topic is not {prefix}/{kind}/{device_id}/"
-                                "{telemetry|event}", topic, payload, received_ms, parts, n)
+        parts = topic[len(self._prefix_slash):].split("/") \
+            if topic.startswith(self._prefix_slash) else []
+        route = _ROUTES.get((parts[0], parts[2])) if len(parts) == 3 else None
+        if route is None or _DEVICE_ID.fullmatch(parts[1]) is None:
+            return _reject(Reason.BAD_TOPIC, _BAD_TOPIC_DETAIL, topic, payload, received_ms,
+                           parts)
+        kind, channel, decoder = route
         if len(payload) > self.max_payload_bytes:
-            return self._reject(Reason.TOO_LARGE, f"{len(payload)} bytes > "
-                                f"{self.max_payload_bytes}", topic, payload, received_ms, parts, n)
+            return _reject(Reason.TOO_LARGE, f"{len(payload)} bytes > {self.max_payload_bytes}",
+                           topic, payload, received_ms, parts)
         if not payload.isascii():  # msgspec skips unknown fields without checking their UTF-8
             try:
                 payload.decode("utf-8")
             except UnicodeDecodeError as error:
-                return self._reject(Reason.INVALID_UTF8, str(error), topic, payload, received_ms,
-                                    parts, n)
+                return _reject(Reason.INVALID_UTF8, str(error), topic, payload, received_ms,
+                               parts)
         try:
-            body = _DECODERS[kind, channel].decode(payload)
+            body = decoder.decode(payload)
         except msgspec.ValidationError as error:
-            return self._reject(Reason.SCHEMA, str(error), topic, payload, received_ms, parts, n)
+            return _reject(Reason.SCHEMA, str(error), topic, payload, received_ms, parts)
         except msgspec.DecodeError as error:
-            return self._reject(Reason.INVALID_JSON, str(error), topic, payload, received_ms,
-                                parts, n)
+            return _reject(Reason.INVALID_JSON, str(error), topic, payload, received_ms, parts)
 
         problem = _check_semantics(body)
         if problem is not None:
-            return self._reject(Reason.SCHEMA, problem, topic, payload, received_ms, parts, n)
+            return _reject(Reason.SCHEMA, problem, topic, payload, received_ms, parts)
 
         ts = body.ts
         if ts is None:
@@ -146,34 +145,30 @@ class MessageDecoder:
         else:
             parsed = _parse_rfc3339(ts)
             if parsed is None:
-                return self._reject(Reason.SCHEMA, "ts is not an RFC 3339 time - at `$.ts`",
-                                    topic, payload, received_ms, parts, n)
+                return _reject(Reason.SCHEMA, "ts is not an RFC 3339 time - at `$.ts`", topic,
+                               payload, received_ms, parts)
             ts_ms = parsed
 
         corrected = False
         if ts_ms > received_ms + self.max_ahead_ms or ts_ms < received_ms - self.max_age_ms:
-            if channel is Channel.TELEMETRY:
-                return self._reject(Reason.CLOCK_SKEW, f"ts {ts_ms} is {ts_ms - received_ms} ms "
-                                    "from receive time", topic, payload, received_ms, parts, n)
+            if channel is _TELEMETRY:
+                return _reject(Reason.CLOCK_SKEW, f"ts {ts_ms} is {ts_ms - received_ms} ms from "
+                               "receive time", topic, payload, received_ms, parts)
             ts_ms, corrected = received_ms, True
 
         if type(body) is SmokeTelemetry:
             body = _normalise_rsrp(body)
             if not -140 <= body.rsrp_dbm <= -44:
-                return self._reject(Reason.SCHEMA, "rsrp_dbm must be within -140..-44 dBm - at "
-                                    "`$.rsrp_dbm`", topic, payload, received_ms, parts, n)
+                return _reject(Reason.SCHEMA, "rsrp_dbm must be within -140..-44 dBm - at "
+                               "`$.rsrp_dbm`", topic, payload, received_ms, parts)
 
-        return Reading(kind, device_id, channel, body, ts_ms, received_ms, body.seq, corrected)
+        return Reading(kind, parts[1], channel, body, ts_ms, received_ms, body.seq, corrected)
 
-    @staticmethod
-    def _reject(
-        reason: Reason, detail: str, topic: str, payload: bytes, received_ms: int,
-        parts: list[str], n: int,
-    ) -> Rejection:
-        kind = parts[n] if len(parts) > n else None
-        device_id = parts[n + 1] if len(parts) > n + 1 else None
-        return Rejection(reason, detail, topic, received_ms, bytes(payload[:KEPT_PAYLOAD_BYTES]),
-                         kind, device_id)
+
+def _reject(reason: Reason, detail: str, topic: str, payload: bytes, received_ms: int,
+            parts: list[str]) -> Rejection:
+    return Rejection(reason, detail, topic, received_ms, bytes(payload[:KEPT_PAYLOAD_BYTES]),
+                     parts[0] if parts else None, parts[1] if len(parts) > 1 else None)
 
 
 def _check_semantics(body: Body) -> str | None:

@@ -27,13 +27,9 @@ class Channel(StrEnum):
     """Commands to the device, downlink."""
 
 
-UPLINK_CHANNELS = frozenset({Channel.TELEMETRY, Channel.EVENT})
-
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
-KINDS: dict[str, DeviceKind] = {k.value: k for k in DeviceKind}
-CHANNELS: dict[str, Channel] = {c.value: c for c in Channel}
 
 
 def is_valid_device_id(device_id: str) -> bool:

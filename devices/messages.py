@@ -21,7 +21,7 @@ Percent = Annotated[float, Meta(ge=0, le=100)]
 Celsius = Annotated[float, Meta(ge=-60, le=400)]
 NonNegative = Annotated[float, Meta(ge=0, le=1e9)]
 Finite = Annotated[float, Meta(ge=-1e9, le=1e9)]
-ChannelName = Annotated[str, Meta(pattern=r"^([1-4]|[ABCN])$")]
+ChannelName = Literal["1", "2", "3", "4", "A", "B", "C", "N"]
 """A measuring channel of an electrical monitor: ``1``..``4`` or phase ``A``/``B``/``C``/``N``."""
 ShortText = Annotated[str, Meta(max_length=200)]
 CheckId = Annotated[str, Meta(min_length=1, max_length=64)]
