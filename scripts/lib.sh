@@ -32,7 +32,11 @@ ensure_venv() {  # ensure_venv EXTRAS: creates .venv and installs the project in
       "$python" -m venv .venv
     fi
   fi
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -c 'import firewarden' || { echo "installing Firewarden failed" >&2; return 1; }
+  # pip's output goes to a log, shown only when the install fails.
+  if ! { .venv/bin/python -m pip install -q --upgrade pip \
+         && .venv/bin/python -m pip install -q -e ".${extras}"; } >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    echo "installing Firewarden failed (log above, also in .venv/pip.log)" >&2
+    return 1
+  fi
 }
