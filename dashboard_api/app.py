@@ -1,11 +1,13 @@
-"""The FastAPI application: health and metrics now; operator and installer APIs later."""
+"""The FastAPI application: health, metrics, and the registry and key APIs."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 
 from dashboard_api.deps import Services
-from dashboard_api.routes import health
+from dashboard_api.routes import devices, health, keys, sites
+from devices.registry.store import Conflict, InvalidReference, NotFound
 from firewarden import __version__
 
 
@@ -13,5 +15,22 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="Firewarden", version=__version__,
                   description="Ingestion and alerting for smart fire monitoring.")
     app.state.services = services
-    app.include_router(health.router)
+    for router in (health.router, sites.router, devices.router, keys.router):
+        app.include_router(router)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, error: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, error: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(InvalidReference)
+    async def _invalid(_request: Request, error: InvalidReference) -> JSONResponse:
+        # Same shape as FastAPI's own validation errors, so clients handle one format.
+        return JSONResponse({"detail": [{"loc": ["body", error.field], "msg": str(error),
+                                         "type": "invalid_reference"}]},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     return app

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from devices.registry.cache import RegistryCache
+from firewarden.keys import Principal, Role, authenticate
 from firewarden.settings import Settings
 from ingest import MqttListener, Pipeline
 
@@ -17,6 +22,8 @@ class Services:
 
     settings: Settings
     pipeline: Pipeline
+    sessions: async_sessionmaker[AsyncSession]
+    registry: RegistryCache
     listener: MqttListener | None = None
 
 
@@ -26,3 +33,47 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fwk_...`")
+
+
+async def get_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    async with services.sessions() as session:
+        principal = await authenticate(session, credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency admitting the given roles (admin always)."""
+    allowed = {Role.ADMIN, *roles}
+
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"role {principal.role} may not do this; needs one of "
+                                + ", ".join(sorted(allowed)))
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTALLER, Role.VIEWER))]
+Installer = Annotated[Principal, Depends(require(Role.INSTALLER))]
+Admin = Annotated[Principal, Depends(require())]

@@ -37,6 +37,15 @@ class Reason(StrEnum):
     INVALID_JSON = "invalid_json"
     SCHEMA = "schema"
     CLOCK_SKEW = "clock_skew"
+    # After decoding, against the registry:
+    UNREGISTERED = "unregistered"
+    """The device id is not registered (the message is kept on the pending list)."""
+    KIND_MISMATCH = "kind_mismatch"
+    """The device is registered as another kind than its topic says."""
+
+
+DECODE_REASONS = tuple(r for r in Reason if r not in (Reason.UNREGISTERED, Reason.KIND_MISMATCH))
+"""The reasons :class:`MessageDecoder` itself can give."""
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):

@@ -10,9 +10,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from firewarden import __version__
 from firewarden.logs import configure_logging
@@ -128,6 +130,114 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    from firewarden.database import open_database
+
+    async with open_database(settings.database_url) as (_engine, sessions), sessions() as session:
+        return await work(session)
+
+
+def _cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from firewarden.keys import Role, create_key
+
+    async def work(session: AsyncSession) -> int:
+        row, key = await create_key(session, name=args.name, role=Role(args.role))
+        await session.commit()
+        print(f"created key {row.id} ({row.role}) for {row.name}; it is shown only now:",
+              file=sys.stderr)
+        print(key)
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
+def _cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from firewarden.keys import list_keys
+
+    async def work(session: AsyncSession) -> int:
+        print(f"{'id':>4}  {'role':<9} {'prefix':<13} {'created':<20} {'state':<8} name")
+        for row in await list_keys(session):
+            state = "revoked" if row.revoked_at else "active"
+            print(f"{row.id:>4}  {row.role:<9} {row.key_prefix:<13} "
+                  f"{row.created_at:%Y-%m-%d %H:%M:%S}  {state:<8} {row.name}")
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
+def _cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from firewarden.keys import revoke_key
+
+    async def work(session: AsyncSession) -> int:
+        if not await revoke_key(session, args.id):
+            print(f"firewarden keys revoke: no key {args.id}", file=sys.stderr)
+            return EXIT_FAILURE
+        await session.commit()
+        print(f"key {args.id} revoked", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} devices written",
+          end=end, file=sys.stderr, flush=True)
+
+
+def _cmd_devices_import(settings: Settings, args: argparse.Namespace) -> int:
+    from devices.registry.csv_import import CsvImportError, import_csv
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"firewarden devices import: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            result = await import_csv(session, data, mode=args.mode, dry_run=args.dry_run,
+                                      progress=None if args.dry_run else _progress_bar)
+        except CsvImportError as error:
+            print(f"{args.file}: {error}", file=sys.stderr)
+            return EXIT_FAILURE
+        if result.applied:
+            await session.commit()
+        for err in result.errors:
+            print(f"{args.file}:{err.line}: {err.message}", file=sys.stderr)
+        print(f"{result.rows} rows ({result.encoding}): {result.created} created, "
+              f"{result.updated} updated, {result.unchanged} unchanged, "
+              f"{len(result.errors)} bad; sites: {result.sites_created} created, "
+              f"{result.sites_updated} updated")
+        if result.errors and args.mode == "atomic":
+            print("nothing was written: fix the rows above, or use --partial", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.dry_run:
+            print("dry run: nothing was written", file=sys.stderr)
+        elif not result.created and not result.updated and not result.sites_created \
+                and not result.sites_updated:
+            print("the registry already matches the file: nothing to change", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
+def _cmd_devices_export(settings: Settings, args: argparse.Namespace) -> int:
+    from devices.registry.csv_import import export_csv
+
+    async def work(session: AsyncSession) -> int:
+        data = await export_csv(session)
+        if args.file is None:
+            sys.stdout.buffer.write(data)
+        else:
+            args.file.write_bytes(data)
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
 # --- argument parsing -----------------------------------------------------------------------
 def _start_time(text: str) -> int:
     """Epoch milliseconds, or an RFC 3339 time."""
@@ -206,6 +316,31 @@ def _parser() -> argparse.ArgumentParser:
                      help="print messages as JSON lines instead of publishing (100 by default)")
     sim.add_argument("--quiet", action="store_true", help="no progress lines")
     sim.set_defaults(handler=_cmd_simulate)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(title="keys commands")
+    create = keys.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("--role", required=True,
+                        choices=("admin", "operator", "installer", "viewer"))
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.set_defaults(handler=_cmd_keys_create)
+    keys.add_parser("list", help="list keys (never the keys themselves)").set_defaults(
+        handler=_cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key at once, in every process")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(handler=_cmd_keys_revoke)
+
+    devices = commands.add_parser("devices", help="the device registry").add_subparsers(
+        title="devices commands")
+    load = devices.add_parser("import", help="register sites and devices from a CSV file "
+                              "(docs/registry-csv.md)")
+    load.add_argument("file", type=Path)
+    load.add_argument("--dry-run", action="store_true", help="validate only")
+    load.add_argument("--partial", dest="mode", action="store_const", const="partial",
+                      default="atomic", help="write the good rows even if some are bad")
+    load.set_defaults(handler=_cmd_devices_import)
+    dump = devices.add_parser("export", help="write every device as CSV (import format)")
+    dump.add_argument("file", type=Path, nargs="?", help="default: standard output")
+    dump.set_defaults(handler=_cmd_devices_export)
     return parser
 
 

@@ -12,10 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -114,3 +117,20 @@ async def open_database(
         yield engine, session_factory(engine)
     finally:
         await engine.dispose()
+
+
+async def upsert(session: AsyncSession, table: Any, rows: list[dict[str, Any]], *,
+                 key: list[str], update: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE on SQLite and PostgreSQL.
+
+    ``update`` maps a column to a value or to a function of the ``excluded`` row
+    and the table (for ``count = count + excluded.count``).
+    """
+    if not rows:
+        return
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_(table).values(rows)
+    values = {column: (value(statement.excluded, table) if callable(value) else value)
+              for column, value in update.items()}
+    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=values))

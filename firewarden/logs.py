@@ -32,5 +32,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter stays at warning unless we are debugging.
-    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)

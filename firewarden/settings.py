@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     MAX_PAYLOAD_BYTES: Annotated[int, Field(ge=256, le=1_048_576)] = 8192
     MAX_CLOCK_AHEAD_S: Annotated[int, Field(ge=0, le=86_400)] = 300
     MAX_MESSAGE_AGE_S: Annotated[int, Field(ge=60)] = 7 * 86_400
+    MAX_IMPORT_BYTES: Annotated[int, Field(ge=1024)] = 20 * 1024 * 1024
+    REGISTRY_POLL_S: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often each process follows registry changes made by others."""
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"

@@ -1,8 +1,10 @@
-"""The ingest pipeline's first stage: decode, count, and hand on.
+"""The ingest pipeline's first stage: decode, look the device up, count, hand on.
 
 It runs in the MQTT client's network thread, so it does only cheap work:
-decoding, counting, and handing readings to the consumers registered with it.
-Rejections are counted by reason and the latest are kept for inspection.
+decoding, a dict lookup in the registry cache, counting, and handing readings
+to the consumers registered with it.  Rejections are counted by reason and the
+latest are kept for inspection; messages from unregistered devices go to the
+pending list instead of vanishing.
 """
 
 from __future__ import annotations
@@ -12,26 +14,37 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-from devices import MessageDecoder, Reading, Rejection
+from devices import KEPT_PAYLOAD_BYTES, MessageDecoder, Reading, Reason, Rejection
+from devices.registry.cache import DeviceInfo
 from ingest.metrics import IngestMetrics
 
 _LOGGER = logging.getLogger(__name__)
 
-ReadingConsumer = Callable[[Reading], None]
+ReadingConsumer = Callable[[Reading, DeviceInfo], None]
+UnregisteredHandler = Callable[[Reading, str, bytes], None]
+
+
+class DeviceLookup(Protocol):
+    def get(self, device_id: str) -> DeviceInfo | None: ...
 
 
 class Pipeline:
     def __init__(
         self,
         decoder: MessageDecoder,
+        registry: DeviceLookup,
         metrics: IngestMetrics | None = None,
         *,
+        on_unregistered: UnregisteredHandler | None = None,
         kept_rejections: int = 1000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.decoder = decoder
+        self.registry = registry
         self.metrics = metrics or IngestMetrics()
+        self._on_unregistered = on_unregistered
         self._consumers: list[ReadingConsumer] = []
         self._rejections: deque[Rejection] = deque(maxlen=kept_rejections)
         self._lock = threading.Lock()
@@ -46,19 +59,38 @@ class Pipeline:
         metrics.received.inc()
         result = self.decoder.decode(topic, payload, int(self._clock() * 1000))
         if isinstance(result, Rejection):
-            metrics.rejected.labels(result.reason.value).inc()
-            with self._lock:
-                self._rejections.append(result)
-            return result
+            return self._reject(result)
+        device = self.registry.get(result.device_id)
+        if device is None:
+            if self._on_unregistered is not None:
+                self._on_unregistered(result, topic, payload)
+            return self._reject(self._rejection(result, topic, payload, Reason.UNREGISTERED,
+                                                "device id is not registered"))
+        if device.kind is not result.kind:
+            return self._reject(self._rejection(
+                result, topic, payload, Reason.KIND_MISMATCH,
+                f"device is registered as {device.kind}, topic says {result.kind}"))
         metrics.accepted.labels(result.kind.value, result.channel.value).inc()
         if result.clock_corrected:
             metrics.clock_corrected.inc()
         for consumer in self._consumers:
             try:
-                consumer(result)
+                consumer(result, device)
             except Exception:  # one bad consumer must not stop the others or the listener
                 _LOGGER.exception("reading consumer %r failed", consumer)
         return result
+
+    def _reject(self, rejection: Rejection) -> Rejection:
+        self.metrics.rejected.labels(rejection.reason.value).inc()
+        with self._lock:
+            self._rejections.append(rejection)
+        return rejection
+
+    @staticmethod
+    def _rejection(reading: Reading, topic: str, payload: bytes, reason: Reason,
+                   detail: str) -> Rejection:
+        return Rejection(reason, detail, topic, reading.received_ms, payload[:KEPT_PAYLOAD_BYTES],
+                         reading.kind.value, reading.device_id)
 
     def recent_rejections(self, limit: int = 100) -> list[Rejection]:
         """The newest rejections first."""

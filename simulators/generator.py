@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
-from devices import Channel, DeviceKind, Reason, topic_for
+from devices import DECODE_REASONS, Channel, DeviceKind, Reason, topic_for
 from simulators.fleet import Fleet, SimDevice, build_fleet
 from simulators.scenarios import Scenario, ScenarioPlan
 
@@ -28,7 +28,7 @@ CHINA_TZ = timezone(timedelta(hours=8))
 RESIDUAL_ALARM_MA = 300.0
 TEMPERATURE_ALARM_C = 70.0
 FLOOD_FACTOR = 1000.0
-GARBAGE_REASONS = tuple(Reason)
+GARBAGE_REASONS = DECODE_REASONS
 
 
 @dataclass(frozen=True, slots=True)

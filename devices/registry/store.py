@@ -105,9 +105,13 @@ async def update_site(session: AsyncSession, site_id: str, update: SiteUpdate) -
     return row
 
 
+async def count_devices(session: AsyncSession, site_id: str) -> int:
+    return await session.scalar(select(func.count()).where(DeviceRow.site_id == site_id)) or 0
+
+
 async def delete_site(session: AsyncSession, site_id: str) -> None:
     await get_site(session, site_id)
-    devices = await session.scalar(select(func.count()).where(DeviceRow.site_id == site_id))
+    devices = await count_devices(session, site_id)
     if devices:
         raise Conflict(f"site {site_id} still has {devices} device(s); move or remove them first")
     await session.execute(delete(SiteRow).where(SiteRow.id == site_id))

@@ -1,0 +1,54 @@
+"""Sites (单位): installers create and edit them; every role reads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from dashboard_api.deps import Installer, Reader, ServicesDep, SessionDep
+from devices.registry import store
+from devices.registry.schemas import SiteCategory, SiteCreate, SitePublic, SitesPublic, SiteUpdate
+
+router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_site(site: SiteCreate, session: SessionDep, _: Installer) -> SitePublic:
+    row = await store.create_site(session, site)
+    await session.commit()
+    return store.site_public(row)
+
+
+@router.get("")
+async def list_sites(
+    session: SessionDep, _: Reader,
+    jurisdiction: str | None = None, category: SiteCategory | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="id, name or address")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> SitesPublic:
+    data, count = await store.list_sites(session, jurisdiction=jurisdiction, category=category,
+                                         q=q, offset=offset, limit=limit)
+    return SitesPublic(data=data, count=count)
+
+
+@router.get("/{site_id}")
+async def get_site(site_id: str, session: SessionDep, _: Reader) -> SitePublic:
+    row = await store.get_site(session, site_id)
+    return store.site_public(row, await store.count_devices(session, site_id))
+
+
+@router.patch("/{site_id}")
+async def update_site(site_id: str, update: SiteUpdate, session: SessionDep,
+                      services: ServicesDep, _: Installer) -> SitePublic:
+    row = await store.update_site(session, site_id, update)
+    await session.commit()
+    await services.registry.refresh()
+    return store.site_public(row, await store.count_devices(session, site_id))
+
+
+@router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_site(site_id: str, session: SessionDep, _: Installer) -> Response:
+    await store.delete_site(session, site_id)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
