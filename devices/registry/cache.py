@@ -96,7 +96,7 @@ class RegistryCache:
             result = await session.stream(
                 select(DeviceRow, SiteRow).join(SiteRow, SiteRow.id == DeviceRow.site_id)
                 .execution_options(yield_per=5000))
-            async for device, site in result.tuples():
+            async for device, site in result:
                 devices[device.id] = _info(device, site)
         self._devices = devices
         self._last_id = newest or 0
@@ -111,7 +111,7 @@ class RegistryCache:
                        RegistryChangeRow.site_id, RegistryChangeRow.changed_at)
                 .where(or_(RegistryChangeRow.id > self._last_id,
                            RegistryChangeRow.changed_at >= now - LOOKBACK))
-            )).tuples().all()
+            )).all()
             fresh = [c for c in changes if c[0] not in self._applied]
             if fresh:
                 await self._reload(session, {c[1] for c in fresh if c[1]},
@@ -141,14 +141,14 @@ class RegistryCache:
             rows = await session.execute(select(DeviceRow, SiteRow)
                                          .join(SiteRow, SiteRow.id == DeviceRow.site_id)
                                          .where(DeviceRow.id.in_(chunk)))
-            found.update({d.id: _info(d, s) for d, s in rows.tuples()})
+            found.update({d.id: _info(d, s) for d, s in rows})
         for device_id in device_ids - found.keys():
             self._devices.pop(device_id, None)
         for chunk in _chunks(sorted(site_ids)):
             rows = await session.execute(select(DeviceRow, SiteRow)
                                          .join(SiteRow, SiteRow.id == DeviceRow.site_id)
                                          .where(SiteRow.id.in_(chunk)))
-            found.update({d.id: _info(d, s) for d, s in rows.tuples()})
+            found.update({d.id: _info(d, s) for d, s in rows})
         self._devices.update(found)
 
     async def _prune(self, session: AsyncSession, now: datetime) -> None:

@@ -343,7 +343,7 @@ async def export_csv(session: AsyncSession) -> bytes:
     result = await session.execute(select(DeviceRow, SiteRow)
                                    .join(SiteRow, SiteRow.id == DeviceRow.site_id)
                                    .order_by(DeviceRow.id))
-    for device, site in result.tuples():
+    for device, site in result:
         interval = (device.profile or {}).get("report_interval_s")
         writer.writerow((
             device.id, device.kind, site.id, site.name, site.category, site.jurisdiction,

@@ -134,7 +134,7 @@ async def list_sites(session: AsyncSession, *, jurisdiction: str | None = None,
     rows = (await session.scalars(query.order_by(SiteRow.id).offset(offset).limit(limit))).all()
     counts = dict((await session.execute(
         select(DeviceRow.site_id, func.count()).where(DeviceRow.site_id.in_([r.id for r in rows]))
-        .group_by(DeviceRow.site_id))).tuples().all())
+        .group_by(DeviceRow.site_id))).all())
     return [site_public(r, counts.get(r.id, 0)) for r in rows], total
 
 
@@ -291,7 +291,7 @@ async def list_devices(session: AsyncSession, f: DeviceFilter, *, offset: int = 
     query = _filtered(query, f, now)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = (await session.execute(query.order_by(DeviceRow.id).offset(offset).limit(limit))
-            ).tuples().all()
+            ).all()
     return [device_public(*r, now=now) for r in rows], total
 
 

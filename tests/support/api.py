@@ -1,0 +1,54 @@
+"""The API in-process over httpx (real app, real database), with a key per role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dashboard_api import Services, create_app
+from devices import MessageDecoder
+from devices.registry.activity import PendingRecorder, StatusRecorder
+from devices.registry.cache import RegistryCache
+from firewarden.database import open_database
+from firewarden.keys import Role, create_key
+from firewarden.settings import Settings
+from ingest import Pipeline
+
+
+@dataclass
+class ApiHarness:
+    client: httpx.AsyncClient
+    sessions: async_sessionmaker[AsyncSession]
+    registry: RegistryCache
+    pipeline: Pipeline
+    status: StatusRecorder
+    pending: PendingRecorder
+    keys: dict[Role, str]
+
+    def as_(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@asynccontextmanager
+async def api_harness(database_url: str, **settings: object) -> AsyncIterator[ApiHarness]:
+    config = Settings(DATABASE_URL=database_url, **settings)  # type: ignore[arg-type]
+    async with open_database(config.database_url) as (_engine, sessions):
+        registry = RegistryCache(sessions)
+        await registry.load()
+        status, pending = StatusRecorder(sessions), PendingRecorder(sessions)
+        pipeline = Pipeline(MessageDecoder("fw"), registry, on_unregistered=pending.record)
+        pipeline.add_consumer(status.record)
+        keys = {}
+        async with sessions() as session:
+            for role in Role:
+                _, keys[role] = await create_key(session, name=f"test {role}", role=role)
+            await session.commit()
+        app = create_app(Services(settings=config, pipeline=pipeline, sessions=sessions,
+                                  registry=registry))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield ApiHarness(client, sessions, registry, pipeline, status, pending, keys)
