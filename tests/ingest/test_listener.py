@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import time
 
-from devices import MessageDecoder, Reading
+from devices import DeviceKind, MessageDecoder, Reading
+from devices.profiles import DEFAULT_PROFILES
+from devices.registry.cache import DeviceInfo
 from firewarden.settings import parse_mqtt_url
 from ingest import MqttListener, Pipeline
 from tests.support.mosquitto import MosquittoServer
 from tests.support.mqtt import publish
+
+
+def registry(*devices: tuple[str, DeviceKind]) -> dict[str, DeviceInfo]:
+    """A stand-in registry lookup (the real cache is tested against real databases)."""
+    return {d: DeviceInfo(d, k, "S1", "东", "active", 0, DEFAULT_PROFILES[k], 2)
+            for d, k in devices}
 
 
 def wait(predicate: object, timeout: float = 10) -> bool:
@@ -22,9 +30,10 @@ def wait(predicate: object, timeout: float = 10) -> bool:
 
 
 def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoServer) -> None:
-    pipeline = Pipeline(MessageDecoder("lst"))
+    pipeline = Pipeline(MessageDecoder("lst"), registry(("D1", DeviceKind.SMOKE),
+                                                        ("C1", DeviceKind.CONTROLROOM)))
     seen: list[Reading] = []
-    pipeline.add_consumer(seen.append)
+    pipeline.add_consumer(lambda reading, _device: seen.append(reading))
     listener = MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="lst",
                             client_id="lst-test-1")
     listener.start()
@@ -48,14 +57,14 @@ def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoS
 
 
 def test_a_failing_consumer_does_not_stop_the_others() -> None:
-    pipeline = Pipeline(MessageDecoder("x"))
+    pipeline = Pipeline(MessageDecoder("x"), registry(("D9", DeviceKind.SMOKE)))
     seen: list[str] = []
 
-    def broken(_reading: Reading) -> None:
+    def broken(_reading: Reading, _device: DeviceInfo) -> None:
         raise RuntimeError("boom")
 
     pipeline.add_consumer(broken)
-    pipeline.add_consumer(lambda r: seen.append(r.device_id))
+    pipeline.add_consumer(lambda r, _d: seen.append(r.device_id))
     pipeline.handle("x/smoke/D9/event", b'{"event":"smoke_alarm"}')
     assert seen == ["D9"]
 
@@ -65,7 +74,7 @@ def test_reconnects_and_resubscribes_after_broker_restart(tmp_path: object) -> N
 
     server = MosquittoServer(Path(str(tmp_path)) / "mq")
     server.start()
-    pipeline = Pipeline(MessageDecoder("rc"))
+    pipeline = Pipeline(MessageDecoder("rc"), registry(("D1", DeviceKind.SMOKE)))
     listener = MqttListener(parse_mqtt_url(server.url), pipeline, prefix="rc",
                             client_id="rc-test")
     listener.start()
