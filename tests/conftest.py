@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.influx import InfluxServer
 from tests.support.mosquitto import MosquittoServer
 from tests.support.postgres import PostgresServer
 
@@ -45,3 +46,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'firewarden.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database(f"fw_test_{next(_databases)}")
+
+
+@pytest.fixture(scope="session")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """A real InfluxDB 1.x on free ports (the Debian package's influxd)."""
+    server = InfluxServer(tmp_path_factory.mktemp("influx"))
+    server.start()
+    yield server
+    server.stop()
