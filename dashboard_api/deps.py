@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -14,6 +14,7 @@ from devices.registry.cache import RegistryCache
 from firewarden.keys import Principal, Role, authenticate
 from firewarden.settings import Settings
 from ingest import MqttListener, Pipeline
+from ingest.dead_letters import DeadLetterStore
 
 
 @dataclass(slots=True)
@@ -24,7 +25,12 @@ class Services:
     pipeline: Pipeline
     sessions: async_sessionmaker[AsyncSession]
     registry: RegistryCache
-    listener: MqttListener | None = None
+    listeners: list[MqttListener] = field(default_factory=list)
+    dead_letters: DeadLetterStore | None = None
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return bool(self.listeners) and all(x.connected.is_set() for x in self.listeners)
 
 
 def get_services(request: Request) -> Services:

@@ -54,6 +54,12 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_up(settings, demo=args.demo))
 
 
+def _cmd_ingest(settings: Settings, _args: argparse.Namespace) -> int:
+    from firewarden.runtime import run_ingest
+
+    return asyncio.run(run_ingest(settings))
+
+
 def _cmd_settings(settings: Settings, _args: argparse.Namespace) -> int:
     """Print the effective settings, secrets masked."""
     for name, value in settings.model_dump().items():
@@ -268,6 +274,11 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run broker (if none is configured), ingest and API")
     up.add_argument("--demo", action="store_true", help="also run a simulated demo fleet")
     up.set_defaults(handler=_cmd_up)
+
+    worker = commands.add_parser(
+        "ingest", help="run an ingest worker alone (needs FIREWARDEN_MQTT_URL); several can "
+        "share the load with FIREWARDEN_MQTT_SHARED_GROUP")
+    worker.set_defaults(handler=_cmd_ingest)
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_cmd_settings)

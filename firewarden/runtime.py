@@ -15,23 +15,31 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dashboard_api import Services, create_app
-from devices import MessageDecoder
+from devices import Channel, MessageDecoder, Reading
 from devices.registry.activity import PendingRecorder, StatusRecorder
-from devices.registry.cache import RegistryCache
+from devices.registry.cache import DeviceInfo, RegistryCache
 from devices.registry.csv_import import import_csv
 from firewarden.database import open_database
 from firewarden.embedded_broker import INGEST_USERNAME, EmbeddedBroker
 from firewarden.keys import Role, create_key, list_keys, revoke_key
-from firewarden.ports import ensure_port_free
+from firewarden.ports import PortInUseError, ensure_port_free
 from firewarden.settings import MqttEndpoint, Settings
 from ingest import MqttListener, Pipeline
+from ingest.dead_letters import DeadLetterStore
+from ingest.influx import InfluxSink
+from ingest.metrics import IngestMetrics
+from ingest.points import point_for
+from ingest.sinks import RetryableError, TelemetrySink
+from ingest.spool import Spool
+from ingest.sql_store import SqlTelemetrySink
+from ingest.writer import TelemetryWriter
 from simulators import (
     FleetPublisher,
     FleetSimulation,
@@ -74,34 +82,122 @@ async def run_up(settings: Settings, *, demo: bool = False) -> int:
         return await _run(settings, sessions, demo=demo)
 
 
+class Ingest:
+    """The ingest side of a process: registry cache, pipeline, writer, both MQTT lanes,
+    and the background loops that flush what they collect."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                 endpoint: MqttEndpoint) -> None:
+        self.settings = settings
+        self.registry = RegistryCache(sessions, poll_interval_s=settings.REGISTRY_POLL_S)
+        self.status = StatusRecorder(sessions)
+        self.pending = PendingRecorder(sessions)
+        self.dead_letters = DeadLetterStore(sessions)
+        self.sink: TelemetrySink = (
+            InfluxSink(settings.INFLUX_URL, settings.INFLUX_DB, token=(
+                settings.INFLUX_TOKEN.get_secret_value() if settings.INFLUX_TOKEN else None))
+            if settings.INFLUX_URL else SqlTelemetrySink(sessions))
+        metrics = IngestMetrics()
+        self.writer = TelemetryWriter(
+            self.sink, Spool(settings.DATA_DIR / "spool", settings.SPOOL_MAX_BYTES), metrics,
+            dead_letters=self.dead_letters, batch_size=settings.BATCH_SIZE,
+            flush_interval_s=settings.FLUSH_INTERVAL_S)
+        self.pipeline = Pipeline(make_decoder(settings), self.registry, metrics,
+                                 on_unregistered=self.pending.record,
+                                 on_rejection=self.dead_letters.record, store=self._store)
+        self.pipeline.add_consumer(self.status.record)
+        self.listeners = [
+            MqttListener(endpoint, self.pipeline, prefix=settings.TOPIC_PREFIX,
+                         client_id=settings.MQTT_CLIENT_ID, lane=lane,
+                         shared_group=settings.MQTT_SHARED_GROUP)
+            for lane in (Channel.EVENT, Channel.TELEMETRY)
+        ]
+        self._stop = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._writer_stop = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+
+    def _store(self, reading: Reading, device: DeviceInfo, ack: Callable[[], None] | None
+               ) -> None:
+        self.writer.submit(point_for(reading, device), reading.received_ms, ack)
+
+    async def start(self) -> None:
+        await self.registry.load()
+        if isinstance(self.sink, InfluxSink):
+            try:
+                await self.sink.ensure_database()
+            except RetryableError as error:
+                _LOGGER.warning("cannot reach InfluxDB yet (%s); spooling until it answers",
+                                error)
+        self._loops = [asyncio.create_task(loop.run(self._stop), name=type(loop).__name__)
+                       for loop in (self.registry, self.status, self.pending, self.dead_letters)]
+        self._writer_task = asyncio.create_task(self.writer.run(self._writer_stop))
+        for listener in self.listeners:
+            listener.start()
+
+    async def stop(self) -> None:
+        """Stop receiving, make everything received durable, flush what loops hold."""
+        for listener in self.listeners:
+            await asyncio.to_thread(listener.stop)
+        self._writer_stop.set()
+        if self._writer_task is not None:
+            await self._writer_task
+        self._stop.set()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for flusher in (self.status, self.pending, self.dead_letters):
+            try:
+                await flusher.flush()
+            except Exception:
+                _LOGGER.exception("final %s flush failed", type(flusher).__name__)
+        await self.sink.close()
+
+    @property
+    def connected(self) -> bool:
+        return all(listener.connected.is_set() for listener in self.listeners)
+
+
+def _broker_endpoint(settings: Settings) -> tuple[MqttEndpoint, EmbeddedBroker | None]:
+    endpoint = settings.mqtt
+    if endpoint is not None:
+        return endpoint, None
+    broker = EmbeddedBroker(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT)
+    return MqttEndpoint(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT, tls=False,
+                        username=INGEST_USERNAME, password=None), broker
+
+
+async def run_ingest(settings: Settings) -> int:
+    """``firewarden ingest``: an ingest worker alone (no API, no embedded broker)."""
+    if settings.mqtt is None:
+        raise PortInUseError("firewarden ingest needs FIREWARDEN_MQTT_URL (a shared broker)")
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    async with open_database(settings.database_url) as (_engine, sessions):
+        ingest = Ingest(settings, sessions, settings.mqtt)
+        await ingest.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        print(f"Firewarden ingest worker is up ({settings.mqtt.display}); Ctrl-C to stop.",
+              flush=True)
+        try:
+            await stopping.wait()
+        finally:
+            await ingest.stop()
+    return 0
+
+
 async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
                demo: bool) -> int:
     demo_key = await _prepare_demo(settings, sessions) if demo else None
-    registry = RegistryCache(sessions, poll_interval_s=settings.REGISTRY_POLL_S)
-    await registry.load()
-    status = StatusRecorder(sessions)
-    pending = PendingRecorder(sessions)
-    stop = asyncio.Event()
-    loops = [asyncio.create_task(loop.run(stop), name=type(loop).__name__)
-             for loop in (registry, status, pending)]
-
-    broker: EmbeddedBroker | None = None
-    endpoint = settings.mqtt
-    if endpoint is None:
-        broker = EmbeddedBroker(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT)
+    endpoint, broker = _broker_endpoint(settings)
+    if broker is not None:
         await broker.start()
-        endpoint = MqttEndpoint(settings.EMBEDDED_MQTT_HOST, settings.EMBEDDED_MQTT_PORT,
-                                tls=False, username=INGEST_USERNAME, password=None)
+    ingest = Ingest(settings, sessions, endpoint)
+    await ingest.start()
 
-    pipeline = Pipeline(make_decoder(settings), registry, on_unregistered=pending.record)
-    pipeline.add_consumer(status.record)
-    listener = MqttListener(endpoint, pipeline, prefix=settings.TOPIC_PREFIX,
-                            client_id=settings.MQTT_CLIENT_ID,
-                            shared_group=settings.MQTT_SHARED_GROUP)
-    listener.start()
-
-    app = create_app(Services(settings=settings, pipeline=pipeline, sessions=sessions,
-                              registry=registry, listener=listener))
+    app = create_app(Services(settings=settings, pipeline=ingest.pipeline, sessions=sessions,
+                              registry=ingest.registry, listeners=ingest.listeners,
+                              dead_letters=ingest.dead_letters))
     server = _ApiServer(uvicorn.Config(app, host=settings.API_HOST, port=settings.API_PORT,
                                        log_level="warning", access_log=False))
     stop_demo = threading.Event()
@@ -121,14 +217,7 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
         stop_demo.set()
         if demo_thread is not None and demo_thread.is_alive():
             await asyncio.to_thread(demo_thread.join, 10)
-        await asyncio.to_thread(listener.stop)
-        stop.set()
-        await asyncio.gather(*loops, return_exceptions=True)
-        for recorder in (status, pending):
-            try:
-                await recorder.flush()
-            except Exception:
-                _LOGGER.exception("final %s flush failed", type(recorder).__name__)
+        await ingest.stop()
         if broker is not None:
             await broker.stop()
         _LOGGER.info("stopped")

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     REGISTRY_POLL_S: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often each process follows registry changes made by others."""
 
+    # --- Telemetry writing (ingest.writer) ------------------------------------------
+    BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    FLUSH_INTERVAL_S: Annotated[float, Field(gt=0, le=10)] = 0.1
+    SPOOL_MAX_BYTES: Annotated[int, Field(ge=1024 * 1024)] = 1024 * 1024 * 1024
+    """Disk spool limit; when full, messages are no longer acknowledged."""
+
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 

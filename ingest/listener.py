@@ -1,9 +1,14 @@
-"""The MQTT listener: subscribes to every device's uplink and feeds the pipeline.
+"""The MQTT listeners: each subscribes to one lane of uplink traffic and feeds the pipeline.
 
-paho-mqtt runs the network loop in its own thread and reconnects by itself
+Two lanes, two connections: events (``{prefix}/+/+/event``) and telemetry
+(``{prefix}/+/+/telemetry``) each have their own client, session and network
+thread, so a fire alarm never waits behind a telemetry backlog.
+
+paho-mqtt runs each network loop in its own thread and reconnects by itself
 with a capped backoff; ``on_connect`` subscribes again after every reconnect.
-The session is persistent (fixed client id, clean session off, QoS 1), so the
-broker keeps messages for Firewarden while it restarts.
+Sessions are persistent (fixed client id, clean session off, QoS 1), so the
+broker keeps messages while Firewarden restarts.  Acknowledgements are manual:
+the pipeline acknowledges a message only once it is durable.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices import uplink_filters
+from devices import Channel
 from firewarden.settings import MqttEndpoint
 from ingest.pipeline import Pipeline
 
@@ -34,21 +39,22 @@ class MqttListener:
         *,
         prefix: str,
         client_id: str,
+        lane: Channel,
         shared_group: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.pipeline = pipeline
-        filters = uplink_filters(prefix)
-        if shared_group:
-            filters = [f"$share/{shared_group}/{f}" for f in filters]
-        self.filters = filters
+        self.lane = lane
+        topic = f"{prefix}/+/+/{lane}"
+        self.filters = [f"$share/{shared_group}/{topic}" if shared_group else topic]
         self.connected = threading.Event()
         self._stopping = False
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=f"{client_id}-{lane}",
             clean_session=False,
             protocol=mqtt.MQTTv311,
+            manual_ack=True,
         )
         if endpoint.username:
             password = endpoint.password.get_secret_value() if endpoint.password else None
@@ -57,12 +63,13 @@ class MqttListener:
             self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
     def start(self) -> None:
         """Connect in the background; the client keeps retrying until :meth:`stop`."""
-        _LOGGER.info("ingest connecting to %s", self.endpoint.display)
+        _LOGGER.info("ingest %s lane connecting to %s", self.lane, self.endpoint.display)
         self._client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=30)
         self._client.loop_start()
 
@@ -71,7 +78,7 @@ class MqttListener:
         self._client.disconnect()
         self._client.loop_stop()
         self.connected.clear()
-        self.pipeline.metrics.mqtt_connected.set(0)
+        self.pipeline.metrics.mqtt_connected.labels(self.lane.value).set(0)
 
     # --- paho callbacks (network thread): keep them small ---------------------------
     def _on_connect(
@@ -82,10 +89,19 @@ class MqttListener:
             _LOGGER.error("broker %s refused the connection: %s", self.endpoint.display, reason)
             return
         client.subscribe([(f, 1) for f in self.filters])
-        _LOGGER.info("ingest connected to %s (session present: %s), subscribed to %s",
-                     self.endpoint.display, flags.session_present, ", ".join(self.filters))
-        self.pipeline.metrics.mqtt_connected.set(1)
-        self.connected.set()
+        _LOGGER.info("ingest %s lane connected to %s (session present: %s)",
+                     self.lane, self.endpoint.display, flags.session_present)
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
+                      reasons: list[ReasonCode], _props: object) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:  # e.g. an ACL that does not let this user read the uplink topics
+            _LOGGER.error("broker refused the %s lane subscription %s: %s", self.lane,
+                          ", ".join(self.filters), failed[0])
+            return
+        _LOGGER.info("ingest %s lane subscribed to %s", self.lane, ", ".join(self.filters))
+        self.pipeline.metrics.mqtt_connected.labels(self.lane.value).set(1)
+        self.connected.set()  # ready only once the broker confirmed the subscription
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: object, _flags: object,
@@ -96,10 +112,21 @@ class MqttListener:
         elif self.connected.is_set():
             _LOGGER.warning("ingest lost broker %s: %s; reconnecting", self.endpoint.display,
                             reason)
-            self.pipeline.metrics.mqtt_reconnects.inc()
+            self.pipeline.metrics.mqtt_reconnects.labels(self.lane.value).inc()
         self.connected.clear()
-        self.pipeline.metrics.mqtt_connected.set(0)
+        self.pipeline.metrics.mqtt_connected.labels(self.lane.value).set(0)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object,
                     message: mqtt.MQTTMessage) -> None:
-        self.pipeline.handle(message.topic, bytes(message.payload))
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # MQTT requires UTF-8 topics; a broker should not pass one
+            topic = message._topic.decode("utf-8", "replace")
+        ack = None
+        if message.qos > 0:
+            client, mid, qos = self._client, message.mid, message.qos
+
+            def ack() -> None:  # called once the message's point is durable
+                client.ack(mid, qos)
+
+        self.pipeline.handle(topic, bytes(message.payload), ack)

@@ -6,7 +6,13 @@ Each pipeline owns its own registry so that several can live in one process
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only add noise to every counter
 
@@ -38,14 +44,52 @@ class IngestMetrics:
         )
         self.mqtt_connected = Gauge(
             "firewarden_mqtt_connected",
-            "1 while the ingest listener is connected to the broker.",
+            "1 while the ingest listener of a lane (event, telemetry) is connected.",
+            ["lane"],
             registry=self.registry,
         )
         self.mqtt_reconnects = Counter(
             "firewarden_mqtt_disconnects_total",
-            "Times the ingest listener lost its broker connection.",
+            "Times an ingest listener lost its broker connection.",
+            ["lane"],
             registry=self.registry,
         )
+
+        # --- storage (ingest.writer) ---------------------------------------------------
+        self.points_written = Counter(
+            "firewarden_points_written_total", "Points written to the telemetry store.",
+            ["sink"], registry=self.registry)
+        self.points_dead_lettered = Counter(
+            "firewarden_points_dead_lettered_total",
+            "Points the telemetry store refused (4xx), kept in the dead-letter store.",
+            registry=self.registry)
+        self.write_seconds = Histogram(
+            "firewarden_write_seconds", "Time to write one batch to the telemetry store.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry)
+        self.batch_size = Histogram(
+            "firewarden_batch_points", "Points per batch handed to the telemetry store.",
+            buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000), registry=self.registry)
+        self.retries = Counter(
+            "firewarden_write_retries_total",
+            "Failed attempts to replay a spooled batch (store still unavailable).",
+            registry=self.registry)
+        self.spool_batches = Gauge(
+            "firewarden_spool_batches", "Batches waiting in the disk spool.",
+            registry=self.registry)
+        self.spool_bytes = Gauge(
+            "firewarden_spool_bytes", "Bytes in the disk spool.", registry=self.registry)
+        self.spool_full = Gauge(
+            "firewarden_spool_full", "1 while the spool is full and messages are not "
+            "acknowledged.", registry=self.registry)
+        self.unacked = Gauge(
+            "firewarden_messages_unacknowledged",
+            "Accepted messages not yet durable, so not yet acknowledged to the broker.",
+            registry=self.registry)
+        self.lag = Histogram(
+            "firewarden_end_to_end_lag_seconds",
+            "From receiving a message to its point being durable (stored or spooled).",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=self.registry)
 
     def snapshot(self) -> dict[str, object]:
         """Counts for /health, as plain numbers."""

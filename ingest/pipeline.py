@@ -24,6 +24,10 @@ _LOGGER = logging.getLogger(__name__)
 
 ReadingConsumer = Callable[[Reading, DeviceInfo], None]
 UnregisteredHandler = Callable[[Reading, str, bytes], None]
+Ack = Callable[[], None]
+Store = Callable[[Reading, DeviceInfo, Ack | None], None]
+"""Makes a reading durable and then calls the ack (see ingest.writer)."""
+RejectionHandler = Callable[[Rejection], None]
 
 
 class DeviceLookup(Protocol):
@@ -38,6 +42,8 @@ class Pipeline:
         metrics: IngestMetrics | None = None,
         *,
         on_unregistered: UnregisteredHandler | None = None,
+        on_rejection: RejectionHandler | None = None,
+        store: Store | None = None,
         kept_rejections: int = 1000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -45,6 +51,8 @@ class Pipeline:
         self.registry = registry
         self.metrics = metrics or IngestMetrics()
         self._on_unregistered = on_unregistered
+        self._on_rejection = on_rejection
+        self._store = store
         self._consumers: list[ReadingConsumer] = []
         self._rejections: deque[Rejection] = deque(maxlen=kept_rejections)
         self._lock = threading.Lock()
@@ -53,23 +61,28 @@ class Pipeline:
     def add_consumer(self, consumer: ReadingConsumer) -> None:
         self._consumers.append(consumer)
 
-    def handle(self, topic: str, payload: bytes) -> Reading | Rejection:
-        """Decode one MQTT message and dispatch it; never raises for bad input."""
+    def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> Reading | Rejection:
+        """Decode one MQTT message and dispatch it; never raises for bad input.
+
+        ``ack`` acknowledges the message to the broker: at once for a rejected
+        message (it is counted and kept for inspection), and for an accepted
+        one only when the store has made it durable.
+        """
         metrics = self.metrics
         metrics.received.inc()
         result = self.decoder.decode(topic, payload, int(self._clock() * 1000))
         if isinstance(result, Rejection):
-            return self._reject(result)
+            return self._reject(result, ack)
         device = self.registry.get(result.device_id)
         if device is None:
             if self._on_unregistered is not None:
                 self._on_unregistered(result, topic, payload)
             return self._reject(self._rejection(result, topic, payload, Reason.UNREGISTERED,
-                                                "device id is not registered"))
+                                                "device id is not registered"), ack)
         if device.kind is not result.kind:
             return self._reject(self._rejection(
                 result, topic, payload, Reason.KIND_MISMATCH,
-                f"device is registered as {device.kind}, topic says {result.kind}"))
+                f"device is registered as {device.kind}, topic says {result.kind}"), ack)
         metrics.accepted.labels(result.kind.value, result.channel.value).inc()
         if result.clock_corrected:
             metrics.clock_corrected.inc()
@@ -78,12 +91,20 @@ class Pipeline:
                 consumer(result, device)
             except Exception:  # one bad consumer must not stop the others or the listener
                 _LOGGER.exception("reading consumer %r failed", consumer)
+        if self._store is not None:
+            self._store(result, device, ack)
+        elif ack is not None:
+            ack()
         return result
 
-    def _reject(self, rejection: Rejection) -> Rejection:
+    def _reject(self, rejection: Rejection, ack: Ack | None) -> Rejection:
         self.metrics.rejected.labels(rejection.reason.value).inc()
         with self._lock:
             self._rejections.append(rejection)
+        if self._on_rejection is not None:
+            self._on_rejection(rejection)
+        if ack is not None:
+            ack()
         return rejection
 
     @staticmethod

@@ -14,11 +14,10 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 def health(services: ServicesDep) -> dict[str, object]:
     """The process is up; with the broker connection and message counts."""
-    listener = services.listener
     return {
         "status": "ok",
         "version": __version__,
-        "mqtt_connected": bool(listener and listener.connected.is_set()),
+        "mqtt_connected": services.mqtt_connected,
         "messages": services.pipeline.metrics.snapshot(),
     }
 
@@ -26,7 +25,7 @@ def health(services: ServicesDep) -> dict[str, object]:
 @router.get("/ready")
 def ready(services: ServicesDep, response: Response) -> dict[str, object]:
     """Ready to take traffic: 503 until the ingest listener is connected."""
-    connected = bool(services.listener and services.listener.connected.is_set())
+    connected = services.mqtt_connected
     if not connected:
         response.status_code = 503
     return {"ready": connected, "mqtt_connected": connected}

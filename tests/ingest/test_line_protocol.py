@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from devices import DeviceKind, MessageDecoder, Reading
 from devices.profiles import DEFAULT_PROFILES
 from devices.registry.cache import DeviceInfo
-from ingest.line_protocol import encode_point, encode_reading
+from ingest.line_protocol import encode_point
+from ingest.points import point_for
 from tests.support.influx import InfluxServer
 
 NOW = 1_795_000_000_000
@@ -22,6 +23,10 @@ decoder = MessageDecoder("fw")
 def device(device_id: str = "D1", kind: DeviceKind = DeviceKind.SMOKE, site: str = "S1",
            jurisdiction: str = "城东派出所") -> DeviceInfo:
     return DeviceInfo(device_id, kind, site, jurisdiction, "active", 0, DEFAULT_PROFILES[kind], 2)
+
+
+def encode_reading(r: Reading, info: DeviceInfo) -> str:
+    return encode_point(point_for(r, info))
 
 
 def reading(topic: str, body: dict[str, object]) -> Reading:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from devices import DeviceKind, MessageDecoder, Reading
+from devices import Channel, DeviceKind, MessageDecoder, Reading
 from devices.profiles import DEFAULT_PROFILES
 from devices.registry.cache import DeviceInfo
 from firewarden.settings import parse_mqtt_url
@@ -34,11 +34,13 @@ def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoS
                                                         ("C1", DeviceKind.CONTROLROOM)))
     seen: list[Reading] = []
     pipeline.add_consumer(lambda reading, _device: seen.append(reading))
-    listener = MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="lst",
-                            client_id="lst-test-1")
-    listener.start()
+    listeners = [MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="lst",
+                              client_id="lst-test-1", lane=lane)
+                 for lane in (Channel.EVENT, Channel.TELEMETRY)]
+    for listener in listeners:
+        listener.start()
     try:
-        assert listener.connected.wait(10)
+        assert all(listener.connected.wait(10) for listener in listeners)
         publish(mosquitto.port, "lst/smoke/D1/telemetry",
                 json.dumps({"battery_pct": 80, "rsrp_dbm": -90}).encode())
         publish(mosquitto.port, "lst/controlroom/C1/event", b'{"event":"panel_fire"}')
@@ -47,13 +49,14 @@ def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoS
         publish(mosquitto.port, "lst/smoke/D1/cmd", b"{}")  # downlink: not subscribed
         assert wait(lambda: pipeline.metrics.snapshot()["received"] == 4)
     finally:
-        listener.stop()
+        for listener in listeners:
+            listener.stop()
     snapshot = pipeline.metrics.snapshot()
     assert snapshot["accepted"] == {"controlroom/event": 1, "smoke/telemetry": 1}
     assert snapshot["rejected"] == {"bad_topic": 1, "schema": 1}
-    assert [r.device_id for r in seen] == ["D1", "C1"]
+    assert sorted(r.device_id for r in seen) == ["C1", "D1"]
     kept = pipeline.recent_rejections()
-    assert [r.reason.value for r in kept] == ["bad_topic", "schema"]
+    assert sorted(r.reason.value for r in kept) == ["bad_topic", "schema"]
 
 
 def test_a_failing_consumer_does_not_stop_the_others() -> None:
@@ -76,13 +79,13 @@ def test_reconnects_and_resubscribes_after_broker_restart(tmp_path: object) -> N
     server.start()
     pipeline = Pipeline(MessageDecoder("rc"), registry(("D1", DeviceKind.SMOKE)))
     listener = MqttListener(parse_mqtt_url(server.url), pipeline, prefix="rc",
-                            client_id="rc-test")
+                            client_id="rc-test", lane=Channel.EVENT)
     listener.start()
     try:
         assert listener.connected.wait(10)
         server.restart()
         assert wait(lambda: listener.connected.is_set() and
-                    pipeline.metrics.mqtt_reconnects._value.get() >= 1, timeout=40)
+                    pipeline.metrics.mqtt_reconnects.labels("event")._value.get() >= 1, timeout=40)
         publish(server.port, "rc/smoke/D1/event", b'{"event":"tamper"}')
         assert wait(lambda: pipeline.metrics.snapshot()["received"] == 1)
     finally:
