@@ -32,5 +32,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter stays at warning unless we are debugging.
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)

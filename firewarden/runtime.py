@@ -177,8 +177,12 @@ async def run_ingest(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        print(f"Firewarden ingest worker is up ({settings.mqtt.display}); Ctrl-C to stop.",
-              flush=True)
+        for _ in range(300):  # say "up" once both lanes are subscribed (or after 30 s)
+            if ingest.connected:
+                break
+            await asyncio.sleep(0.1)
+        print(f"Firewarden ingest worker is up ({settings.mqtt.display}, store "
+              f"{ingest.sink.name}); Ctrl-C to stop.", flush=True)
         try:
             await stopping.wait()
         finally:

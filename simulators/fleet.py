@@ -87,7 +87,8 @@ def build_fleet(
     for i in range(smoke):
         imei = f"86{rng.randrange(10**6):06d}{i:07d}"  # IMEI-like, unique per index
         site = site_list[i % n_sites]
-        interval = smoke_interval_s or rng.choice((4, 6, 12, 24)) * 3600.0
+        drawn = rng.choice((4, 6, 12, 24)) * 3600.0  # always drawn: ids must not depend on it
+        interval = smoke_interval_s or drawn
         devices.append(_make_device(rng, imei, DeviceKind.SMOKE, site, interval,
                                     f"{rng.randrange(1, 20)}层 {rng.randrange(1, 40):02d}室"))
     for i in range(electrical):

@@ -172,3 +172,11 @@ def test_registry_csv_lists_every_device(tmp_path: Path) -> None:
     assert [r["device_id"] for r in rows] == [d.id for d in sim.fleet.devices]
     assert {r["kind"] for r in rows} == {"smoke", "electrical", "controlroom"}
     assert all(r["site_id"] and r["jurisdiction"] for r in rows)
+
+
+def test_fleet_identity_does_not_depend_on_intervals() -> None:
+    """A registry written with one interval setting must match traffic sent with another."""
+    a = FleetSimulation(SimConfig(smoke=5, electrical=3, controlrooms=1, seed=5))
+    b = FleetSimulation(SimConfig(smoke=5, electrical=3, controlrooms=1, seed=5,
+                                  smoke_interval_s=600.0, electrical_interval_s=10.0))
+    assert [d.id for d in a.fleet.devices] == [d.id for d in b.fleet.devices]
