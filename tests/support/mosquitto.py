@@ -27,7 +27,7 @@ class MosquittoServer:
         self.configure("allow_anonymous true\n"
                        "persistence true\n"
                        "max_queued_messages 1000000\n"
-                       "max_inflight_messages 1000\n")
+                       "max_inflight_messages 10000\n")
 
     def configure(self, options: str) -> None:
         """Write the config: our listener, temp dir and log, plus ``options``."""
