@@ -130,7 +130,10 @@ async def upsert(session: AsyncSession, table: Any, rows: list[dict[str, Any]], 
         return
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_(table).values(rows)
-    values = {column: (value(statement.excluded, table) if callable(value) else value)
+    core_table = getattr(table, "__table__", table)
+    statement = insert_(core_table)
+    values = {column: (value(statement.excluded, core_table.c) if callable(value) else value)
               for column, value in update.items()}
-    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=values))
+    # One statement with the rows as parameters (executemany): compiled once and cached,
+    # where a multi-row VALUES clause would be compiled anew for every batch size.
+    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=values), rows)

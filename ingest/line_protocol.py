@@ -13,6 +13,7 @@ registry values of low cardinality; payload strings are fields.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ingest.points import FieldValue, Point
 
@@ -31,24 +32,34 @@ def escape_string(value: str) -> str:
     return value.translate(_STRING_ESCAPES)
 
 
+@lru_cache(maxsize=1024)
+def _field_key(key: str) -> str:
+    return escape_tag(key)
+
+
 def format_field(key: str, value: FieldValue) -> str:
     if value is True or value is False:
-        return f"{escape_tag(key)}={'true' if value else 'false'}"
+        return f"{_field_key(key)}={'true' if value else 'false'}"
     if isinstance(value, int):
-        return f"{escape_tag(key)}={value}i"
+        return f"{_field_key(key)}={value}i"
     if isinstance(value, float):
-        return f"{escape_tag(key)}={value!r}"
-    return f'{escape_tag(key)}="{escape_string(value)}"'
+        return f"{_field_key(key)}={value!r}"
+    return f'{_field_key(key)}="{escape_string(value)}"'
+
+
+@lru_cache(maxsize=1 << 18)
+def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Measurement and tags, escaped: the same for every point of a device, so cached."""
+    escaped = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
+    return escape_tag(measurement) + escaped
 
 
 def encode_point(point: Point) -> str:
     """One line; tags with empty values are left out (line protocol cannot hold them)."""
     if not point.fields:
         raise ValueError("a point needs at least one field")
-    tags = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(point.tags.items())
-                   if v)
-    fields = ",".join(format_field(k, v) for k, v in point.fields.items())
-    return f"{escape_tag(point.measurement)}{tags} {fields} {point.ts_ms}"
+    fields = ",".join([format_field(k, v) for k, v in point.fields.items()])
+    return f"{_series_key(point.measurement, tuple(point.tags.items()))} {fields} {point.ts_ms}"
 
 
 def encode_batch(points: Iterable[Point]) -> bytes:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from devices import KEPT_PAYLOAD_BYTES, MessageDecoder, Reading, Reason, Rejection
 from devices.registry.cache import DeviceInfo
@@ -57,6 +57,7 @@ class Pipeline:
         self._rejections: deque[Rejection] = deque(maxlen=kept_rejections)
         self._lock = threading.Lock()
         self._clock = clock
+        self._accepted: dict[tuple[object, object], Any] = {}
 
     def add_consumer(self, consumer: ReadingConsumer) -> None:
         self._consumers.append(consumer)
@@ -83,7 +84,11 @@ class Pipeline:
             return self._reject(self._rejection(
                 result, topic, payload, Reason.KIND_MISMATCH,
                 f"device is registered as {device.kind}, topic says {result.kind}"), ack)
-        metrics.accepted.labels(result.kind.value, result.channel.value).inc()
+        counter = self._accepted.get((result.kind, result.channel))
+        if counter is None:  # labels() costs a lookup and a lock: keep each child
+            counter = metrics.accepted.labels(result.kind.value, result.channel.value)
+            self._accepted[result.kind, result.channel] = counter
+        counter.inc()
         if result.clock_corrected:
             metrics.clock_corrected.inc()
         for consumer in self._consumers:

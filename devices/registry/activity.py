@@ -82,7 +82,7 @@ def _ms_to_datetime(ms: int) -> datetime:
 
 
 class StatusRecorder(_Batcher):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], interval_s: float = 2.0
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], interval_s: float = 5.0
                  ) -> None:
         super().__init__(sessions, interval_s)
 

@@ -6,9 +6,10 @@ change appends to in its own transaction, so changes made by another process
 sharing the same database arrive within one poll interval (1 s by default).
 
 Change ids can commit out of order on PostgreSQL (a transaction holding a lower
-id may commit after a higher one is seen), so each poll also looks back over the
-last ``LOOKBACK`` of changes and re-applies any it has not seen; re-applying is
-harmless because a change only says "reload this device / site".
+id may commit after a higher one is seen), so each poll also asks again for the
+ids it skipped over (gaps) during the last ``LOOKBACK``: a late commit fills its
+gap and is applied then; a rolled-back one is forgotten after ``LOOKBACK``.
+Re-applying a change is harmless: it only says "reload this device / site".
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _LOGGER = logging.getLogger(__name__)
 LOOKBACK = timedelta(seconds=30)
 CHANGE_LOG_KEPT = timedelta(days=1)
 CHUNK = 500
+MAX_GAPS = 1000
 
 
 class DeviceInfo(msgspec.Struct, frozen=True, gc=False):
@@ -95,7 +97,8 @@ class RegistryCache:
         self._sessions = sessions
         self.poll_interval_s = poll_interval_s
         self._devices: dict[str, DeviceInfo] = {}
-        self._applied: dict[int, datetime] = {}
+        self._gaps: dict[int, datetime] = {}
+        """Ids below the newest seen that have not been seen (yet), and since when."""
         self._last_id = 0
         self._last_prune = utcnow()
 
@@ -124,24 +127,27 @@ class RegistryCache:
     async def refresh(self) -> int:
         """Apply changes since the last call; returns how many change entries were applied."""
         now = utcnow()
+        wanted = RegistryChangeRow.id > self._last_id
+        if self._gaps:
+            wanted = or_(wanted, RegistryChangeRow.id.in_(sorted(self._gaps)))
         async with self._sessions() as session:
-            changes = (await session.execute(
+            fresh = (await session.execute(
                 select(RegistryChangeRow.id, RegistryChangeRow.device_id,
-                       RegistryChangeRow.site_id, RegistryChangeRow.changed_at)
-                .where(or_(RegistryChangeRow.id > self._last_id,
-                           RegistryChangeRow.changed_at >= now - LOOKBACK))
-            )).all()
-            fresh = [c for c in changes if c[0] not in self._applied]
+                       RegistryChangeRow.site_id).where(wanted))).all()
             if fresh:
                 await self._reload(session, {c[1] for c in fresh if c[1]},
                                    {c[2] for c in fresh if c[2]})
-                for change_id, _, _, changed_at in fresh:
-                    self._applied[change_id] = changed_at
-                self._last_id = max(self._last_id, *(c[0] for c in fresh))
+                seen = {c[0] for c in fresh}
+                newest = max(seen)
+                for change_id in range(self._last_id + 1, newest):
+                    if change_id not in seen and len(self._gaps) < MAX_GAPS:
+                        self._gaps[change_id] = now
+                for change_id in seen:
+                    self._gaps.pop(change_id, None)
+                self._last_id = max(self._last_id, newest)
             if now - self._last_prune > timedelta(minutes=10):
                 await self._prune(session, now)
-        cutoff = now - 2 * LOOKBACK
-        self._applied = {k: v for k, v in self._applied.items() if v >= cutoff}
+        self._gaps = {k: v for k, v in self._gaps.items() if now - v < LOOKBACK}
         return len(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 
 from devices.kinds import DeviceKind
 from devices.registry import store
@@ -70,9 +70,16 @@ async def test_device_and_site_changes_and_late_commits(database_url: str) -> No
 
         # A change whose id is lower than one already seen (it committed late) still applies.
         async with sessions() as session:
+            newest = await session.scalar(select(func.max(RegistryChangeRow.id)))
+            assert newest is not None
+            await session.execute(insert(RegistryChangeRow).values(  # commits first...
+                id=newest + 2, site_id="S1", changed_at=utcnow()))
+            await session.commit()
+        await there.refresh()
+        async with sessions() as session:  # ...then the transaction holding the lower id
             await session.execute(update(DeviceRow).values(state="decommissioned"))
             await session.execute(insert(RegistryChangeRow).values(
-                id=-1, device_id="EM1", changed_at=utcnow()))
+                id=newest + 1, device_id="EM1", changed_at=utcnow()))
             await session.commit()
         await there.refresh()
         assert there.get("EM1").state == "decommissioned"  # type: ignore[union-attr]
