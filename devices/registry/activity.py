@@ -85,25 +85,37 @@ class StatusRecorder(_Batcher):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], interval_s: float = 5.0
                  ) -> None:
         super().__init__(sessions, interval_s)
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._latest: dict[str, Any] = {}
 
     def record(self, reading: Reading, device: DeviceInfo) -> None:
-        seen = _ms_to_datetime(reading.received_ms)
-        row: dict[str, Any] = {
-            "device_id": reading.device_id, "last_seen_at": seen,
-            "offline_at": seen + timedelta(seconds=device.profile.offline_after_s),
-        }
-        if reading.channel is Channel.TELEMETRY:
-            values = msgspec.structs.asdict(reading.body)
-            values.pop("ts", None)
-            values.pop("seq", None)
-            row["last_values"] = values
-            row["battery_pct"] = values.get("battery_pct")
-            row["rsrp_dbm"] = values.get("rsrp_dbm")
+        """Per message only two dict writes; rows are built at flush time."""
         with self._lock:
-            previous = self._pending.get(reading.device_id)
-            if previous is not None and "last_values" in previous and "last_values" not in row:
-                row = {**previous, **row}  # an event must not erase the latest telemetry
-            self._pending[reading.device_id] = row
+            self._seen[reading.device_id] = (reading.received_ms,
+                                             device.profile.offline_after_s)
+            if reading.channel is Channel.TELEMETRY:
+                self._latest[reading.device_id] = reading.body
+
+    def _take(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            seen, self._seen = self._seen, {}
+            latest, self._latest = self._latest, {}
+            rows, self._pending = self._pending, {}  # rows put back by a failed flush
+        for device_id, (received_ms, window_s) in seen.items():
+            moment = _ms_to_datetime(received_ms)
+            row: dict[str, Any] = {"device_id": device_id, "last_seen_at": moment,
+                                   "offline_at": moment + timedelta(seconds=window_s)}
+            body = latest.get(device_id)
+            if body is not None:
+                values = msgspec.structs.asdict(body)
+                values.pop("ts", None)
+                values.pop("seq", None)
+                row.update(last_values=values, battery_pct=values.get("battery_pct"),
+                           rsrp_dbm=values.get("rsrp_dbm"))
+            elif "last_values" in rows.get(device_id, {}):
+                row = {**rows[device_id], **row}  # an event must not erase the telemetry
+            rows[device_id] = row
+        return rows
 
     async def _write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         with_values = [r for r in rows if "last_values" in r]
