@@ -55,6 +55,14 @@ class IngestMetrics:
             registry=self.registry,
         )
 
+        self.event_handoff = Histogram(
+            "firewarden_event_handoff_seconds",
+            "From an event's own timestamp to its hand-off to the alert engine (needs device "
+            "clocks in sync; events with untrusted clocks are left out).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5,
+                     1, 2.5, 10),
+            registry=self.registry)
+
         # --- storage (ingest.writer) ---------------------------------------------------
         self.points_written = Counter(
             "firewarden_points_written_total", "Points written to the telemetry store.",

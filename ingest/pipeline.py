@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from devices import KEPT_PAYLOAD_BYTES, MessageDecoder, Reading, Reason, Rejection
+from devices import KEPT_PAYLOAD_BYTES, Channel, MessageDecoder, Reading, Reason, Rejection
 from devices.registry.cache import DeviceInfo
 from ingest.metrics import IngestMetrics
 
@@ -91,6 +91,8 @@ class Pipeline:
         counter.inc()
         if result.clock_corrected:
             metrics.clock_corrected.inc()
+        elif result.channel is Channel.EVENT:
+            metrics.event_handoff.observe(max(0.0, self._clock() - result.ts_ms / 1000))
         for consumer in self._consumers:
             try:
                 consumer(result, device)
