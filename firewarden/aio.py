@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -22,3 +24,14 @@ async def wait_any(*events: asyncio.Event, seconds: float) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def every(seconds: float, stop: asyncio.Event, work: Callable[[], Awaitable[object]],
+                logger: logging.Logger, what: str) -> None:
+    """Run ``work`` every ``seconds`` until ``stop``; a failure is logged and retried next time."""
+    while not stop.is_set():
+        await sleep_or_stop(stop, seconds)
+        try:
+            await work()
+        except Exception:
+            logger.exception("%s failed; will retry", what)

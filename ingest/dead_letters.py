@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devices import KEPT_PAYLOAD_BYTES, Rejection
-from firewarden.aio import sleep_or_stop
+from firewarden.aio import every
 from ingest.tables import RejectedMessageRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -80,12 +80,7 @@ class DeadLetterStore:
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await sleep_or_stop(stop, self.interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                _LOGGER.exception("dead-letter flush failed; will retry")
+        await every(self.interval_s, stop, self.flush, _LOGGER, "dead-letter flush")
 
     async def list(self, session: AsyncSession, *, reason: str | None = None, limit: int = 100,
                    offset: int = 0) -> tuple[list[RejectedMessageRow], int]:

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashboard_api.deps import Installer, Reader, ServicesDep, SessionDep
+from dashboard_api.deps import Installer, Reader, Services, ServicesDep, SessionDep
 from devices.kinds import DeviceKind
 from devices.registry import store
 from devices.registry.csv_import import CsvImportError, export_csv, import_csv
@@ -119,9 +120,7 @@ async def register_pending(device_id: str, request: PendingRegister, session: Se
                            services: ServicesDep, _: Installer) -> DevicePublic:
     """Adopt a pending device in one call: it keeps the id and kind it reported with."""
     await store.register_pending(session, device_id, request)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)
 
 
 @router.delete("/pending/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -132,13 +131,18 @@ async def dismiss_pending(device_id: str, session: SessionDep, _: Installer) -> 
 
 
 # --- devices ----------------------------------------------------------------------
+async def _committed(session: AsyncSession, services: Services, device_id: str) -> DevicePublic:
+    """Commit a change, bring this process's registry cache up to date, answer the device."""
+    await session.commit()
+    await services.registry.refresh()
+    return await store.get_device(session, device_id)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def register_device(device: DeviceCreate, session: SessionDep, services: ServicesDep,
                           _: Installer) -> DevicePublic:
     await store.create_device(session, device)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device.id)
+    return await _committed(session, services, device.id)
 
 
 @router.get("")
@@ -169,9 +173,7 @@ async def update_device(device_id: str, update: DeviceUpdate, session: SessionDe
                         services: ServicesDep, _: Installer) -> DevicePublic:
     """Edit a device; setting ``site_id`` moves it to another site."""
     await store.update_device(session, device_id, update)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)
 
 
 @router.post("/{device_id}/maintenance")
@@ -179,18 +181,14 @@ async def start_maintenance(device_id: str, request: MaintenanceRequest, session
                             services: ServicesDep, _: Installer) -> DevicePublic:
     """Put the device in maintenance until ``until``, when it ends by itself."""
     await store.set_maintenance(session, device_id, request.until)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)
 
 
 @router.delete("/{device_id}/maintenance")
 async def end_maintenance(device_id: str, session: SessionDep, services: ServicesDep,
                           _: Installer) -> DevicePublic:
     await store.set_maintenance(session, device_id, None)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)
 
 
 @router.post("/{device_id}/decommission")
@@ -198,15 +196,11 @@ async def decommission(device_id: str, session: SessionDep, services: ServicesDe
                        _: Installer) -> DevicePublic:
     """The device is kept for the record but no longer tracked."""
     await store.set_decommissioned(session, device_id, True)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)
 
 
 @router.post("/{device_id}/reactivate")
 async def reactivate(device_id: str, session: SessionDep, services: ServicesDep,
                      _: Installer) -> DevicePublic:
     await store.set_decommissioned(session, device_id, False)
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
+    return await _committed(session, services, device_id)

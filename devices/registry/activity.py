@@ -25,7 +25,7 @@ from devices.decode import Reading
 from devices.kinds import Channel
 from devices.registry.cache import DeviceInfo
 from devices.registry.tables import DeviceStatusRow, PendingDeviceRow
-from firewarden.aio import sleep_or_stop
+from firewarden.aio import every
 from firewarden.database import upsert
 
 _LOGGER = logging.getLogger(__name__)
@@ -69,12 +69,7 @@ class _Batcher:
         raise NotImplementedError
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await sleep_or_stop(stop, self.interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                _LOGGER.exception("%s flush failed; will retry", type(self).__name__)
+        await every(self.interval_s, stop, self.flush, _LOGGER, f"{type(self).__name__} flush")
 
 
 def _ms_to_datetime(ms: int) -> datetime:
