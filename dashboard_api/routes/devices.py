@@ -51,6 +51,13 @@ class ImportReport(BaseModel):
     encoding: str
 
 
+async def _committed(session: AsyncSession, services: Services, device_id: str) -> DevicePublic:
+    """Commit a change, bring this process's registry cache up to date, answer the device."""
+    await session.commit()
+    await services.registry.refresh()
+    return await store.get_device(session, device_id)
+
+
 # --- bulk import / export (declared before /{device_id}) ------------------------------------
 @router.post("/import", responses={422: {"model": ImportReport}, 413: {}},
              openapi_extra={"requestBody": {"required": True, "content": {
@@ -131,12 +138,6 @@ async def dismiss_pending(device_id: str, session: SessionDep, _: Installer) -> 
 
 
 # --- devices ----------------------------------------------------------------------
-async def _committed(session: AsyncSession, services: Services, device_id: str) -> DevicePublic:
-    """Commit a change, bring this process's registry cache up to date, answer the device."""
-    await session.commit()
-    await services.registry.refresh()
-    return await store.get_device(session, device_id)
-
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def register_device(device: DeviceCreate, session: SessionDep, services: ServicesDep,
