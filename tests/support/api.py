@@ -17,6 +17,7 @@ from firewarden.database import open_database
 from firewarden.keys import Role, create_key
 from firewarden.settings import Settings
 from ingest import Pipeline
+from ingest.dead_letters import DeadLetterStore
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ApiHarness:
     pipeline: Pipeline
     status: StatusRecorder
     pending: PendingRecorder
+    dead_letters: DeadLetterStore
     keys: dict[Role, str]
 
     def as_(self, role: Role) -> dict[str, str]:
@@ -40,7 +42,9 @@ async def api_harness(database_url: str, **settings: object) -> AsyncIterator[Ap
         registry = RegistryCache(sessions)
         await registry.load()
         status, pending = StatusRecorder(sessions), PendingRecorder(sessions)
-        pipeline = Pipeline(MessageDecoder("fw"), registry, on_unregistered=pending.record)
+        dead_letters = DeadLetterStore(sessions, keep=5)
+        pipeline = Pipeline(MessageDecoder("fw"), registry, on_unregistered=pending.record,
+                            on_rejection=dead_letters.record)
         pipeline.add_consumer(status.record)
         keys = {}
         async with sessions() as session:
@@ -48,7 +52,8 @@ async def api_harness(database_url: str, **settings: object) -> AsyncIterator[Ap
                 _, keys[role] = await create_key(session, name=f"test {role}", role=role)
             await session.commit()
         app = create_app(Services(settings=config, pipeline=pipeline, sessions=sessions,
-                                  registry=registry))
+                                  registry=registry, dead_letters=dead_letters))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield ApiHarness(client, sessions, registry, pipeline, status, pending, keys)
+            yield ApiHarness(client, sessions, registry, pipeline, status, pending,
+                             dead_letters, keys)
