@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortInUseError as error:
         print(f"firewarden: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    except SettingsError as error:
+        print(f"firewarden: {error}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     except KeyboardInterrupt:
         return 130
     return code

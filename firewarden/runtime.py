@@ -29,8 +29,8 @@ from devices.registry.csv_import import import_csv
 from firewarden.database import open_database
 from firewarden.embedded_broker import INGEST_USERNAME, EmbeddedBroker
 from firewarden.keys import Role, create_key, list_keys, revoke_key
-from firewarden.ports import PortInUseError, ensure_port_free
-from firewarden.settings import MqttEndpoint, Settings
+from firewarden.ports import ensure_port_free
+from firewarden.settings import MqttEndpoint, Settings, SettingsError
 from ingest import MqttListener, Pipeline
 from ingest.dead_letters import DeadLetterStore
 from ingest.influx import InfluxSink
@@ -168,7 +168,8 @@ def _broker_endpoint(settings: Settings) -> tuple[MqttEndpoint, EmbeddedBroker |
 async def run_ingest(settings: Settings) -> int:
     """``firewarden ingest``: an ingest worker alone (no API, no embedded broker)."""
     if settings.mqtt is None:
-        raise PortInUseError("firewarden ingest needs FIREWARDEN_MQTT_URL (a shared broker)")
+        raise SettingsError("bad setting: FIREWARDEN_MQTT_URL: firewarden ingest needs a "
+                            "broker it shares with devices (no embedded broker here)")
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     async with open_database(settings.database_url) as (_engine, sessions):
         ingest = Ingest(settings, sessions, settings.mqtt)

@@ -91,3 +91,10 @@ def test_cli_settings_masks_secrets(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "firewarden.cli", "settings"], env=env,
                             cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
     assert "FIREWARDEN_INFLUX_TOKEN=**********" in result.stdout and "hunter2" not in result.stdout
+
+
+def test_ingest_worker_needs_a_broker_url(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "firewarden.cli", "ingest"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "FIREWARDEN_MQTT_URL" in result.stderr
