@@ -33,8 +33,9 @@ class IngestMetrics:
         )
         self.rejected = Counter(
             "firewarden_messages_rejected_total",
-            "Messages rejected, by reason code.",
-            ["reason"],
+            "Messages rejected, by reason code and by the kind in the topic ('unknown' when "
+            "the topic names none).",
+            ["reason", "kind"],
             registry=self.registry,
         )
         self.clock_corrected = Counter(
@@ -114,7 +115,8 @@ class IngestMetrics:
                     key = f"{sample.labels['kind']}/{sample.labels['channel']}"
                     accepted[key] = sample.value
                 elif family.name == "firewarden_messages_rejected":
-                    rejected[sample.labels["reason"]] = sample.value
+                    reason = sample.labels["reason"]
+                    rejected[reason] = rejected.get(reason, 0.0) + sample.value
         return {
             "received": int(received),
             "accepted": {k: int(v) for k, v in sorted(accepted.items())},

@@ -16,11 +16,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from devices import KEPT_PAYLOAD_BYTES, Channel, MessageDecoder, Reading, Reason, Rejection
+from devices import (
+    KEPT_PAYLOAD_BYTES,
+    Channel,
+    DeviceKind,
+    MessageDecoder,
+    Reading,
+    Reason,
+    Rejection,
+)
 from devices.registry.cache import DeviceInfo
 from ingest.metrics import IngestMetrics
 
 _LOGGER = logging.getLogger(__name__)
+
+_KIND_NAMES = frozenset(k.value for k in DeviceKind)
 
 ReadingConsumer = Callable[[Reading, DeviceInfo], None]
 UnregisteredHandler = Callable[[Reading, str, bytes], None]
@@ -105,7 +115,8 @@ class Pipeline:
         return result
 
     def _reject(self, rejection: Rejection, ack: Ack | None) -> Rejection:
-        self.metrics.rejected.labels(rejection.reason.value).inc()
+        kind = rejection.kind if rejection.kind in _KIND_NAMES else "unknown"  # bounded labels
+        self.metrics.rejected.labels(rejection.reason.value, kind).inc()
         with self._lock:
             self._rejections.append(rejection)
         if self._on_rejection is not None:
