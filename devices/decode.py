@@ -7,13 +7,12 @@ on the ingest hot path and most callers only count and dead-letter them.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 
 import msgspec
 
-from devices.kinds import DEVICE_ID_PATTERN, Channel, DeviceKind
+from devices.kinds import DEVICE_ID_RE, Channel, DeviceKind
 from devices.messages import (
     Body,
     ControlRoomEvent,
@@ -90,7 +89,6 @@ _ROUTES: dict[tuple[str, str], tuple[DeviceKind, Channel, msgspec.json.Decoder[B
     for (kind, channel), model in _MODELS.items()
 }
 _TELEMETRY = Channel.TELEMETRY
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _BAD_TOPIC_DETAIL = "topic is not {prefix}/{kind}/{device_id}/{telemetry|event}"
 
 
@@ -122,7 +120,7 @@ class MessageDecoder:
         parts = topic[len(self._prefix_slash):].split("/") \
             if topic.startswith(self._prefix_slash) else []
         route = _ROUTES.get((parts[0], parts[2])) if len(parts) == 3 else None
-        if route is None or _DEVICE_ID.fullmatch(parts[1]) is None:
+        if route is None or DEVICE_ID_RE.fullmatch(parts[1]) is None:
             return _reject(Reason.BAD_TOPIC, _BAD_TOPIC_DETAIL, topic, payload, received_ms,
                            parts)
         kind, channel, decoder = route

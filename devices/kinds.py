@@ -28,12 +28,12 @@ class Channel(StrEnum):
 
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
 
 
 def is_valid_device_id(device_id: str) -> bool:
-    return _DEVICE_ID.fullmatch(device_id) is not None
+    return DEVICE_ID_RE.fullmatch(device_id) is not None
 
 
 def topic_for(prefix: str, kind: DeviceKind | str, device_id: str, channel: Channel | str) -> str:

@@ -37,6 +37,13 @@ REQUIRED = ("device_id", "kind", "site_id")
 COLUMNS = (*REQUIRED, *SITE_COLUMNS, *DEVICE_COLUMNS)
 CHUNK = 500
 
+_SITE_COLUMN_FOR = {"site_name": "name", "site_category": "category",
+                    "jurisdiction": "jurisdiction", "site_address": "address",
+                    "min_operators": "min_operators", "contact_name": "contact_name",
+                    "contact_phone": "contact_phone", "latitude": "latitude",
+                    "longitude": "longitude"}
+"""CSV column -> site table column."""
+
 ImportMode = Literal["atomic", "partial"]
 Progress = Callable[[int, int], None]
 
@@ -74,12 +81,7 @@ class ImportRow(BaseModel):
 
     def site_values(self) -> dict[str, Any]:
         """Site columns the row sets (blank cells leave stored values alone)."""
-        mapping = {"site_name": "name", "site_category": "category",
-                   "jurisdiction": "jurisdiction", "site_address": "address",
-                   "min_operators": "min_operators", "contact_name": "contact_name",
-                   "contact_phone": "contact_phone", "latitude": "latitude",
-                   "longitude": "longitude"}
-        return {column: getattr(self, name) for name, column in mapping.items()
+        return {column: getattr(self, name) for name, column in _SITE_COLUMN_FOR.items()
                 if getattr(self, name) is not None}
 
     def device_profile(self) -> dict[str, Any]:
@@ -250,22 +252,17 @@ async def import_csv(session: AsyncSession, data: bytes, *, mode: ImportMode = "
     await session.flush()
     if site_plan.updated:
         await session.execute(update(SiteRow), [
-            {"id": s, **{k: v for k, v in site_plan.values[s].items() if k in
-                         ("name", "category", "jurisdiction", "address", "min_operators",
-                          "contact_name", "contact_phone", "latitude", "longitude")},
+            {"id": s, **{k: v for k, v in site_plan.values[s].items()
+                         if k in _SITE_COLUMN_FOR.values()},
              "updated_at": now} for s in site_plan.updated])
-    for chunk_start in range(0, len(new_devices), CHUNK):
-        chunk = new_devices[chunk_start:chunk_start + CHUNK]
-        await session.execute(insert(DeviceRow), chunk)
-        done += len(chunk)
-        if progress:
-            progress(done, total)
-    for chunk_start in range(0, len(changed_devices), CHUNK):
-        chunk = changed_devices[chunk_start:chunk_start + CHUNK]
-        await session.execute(update(DeviceRow), chunk)
-        done += len(chunk)
-        if progress:
-            progress(done, total)
+    for statement, rows_ in ((insert(DeviceRow), new_devices),
+                             (update(DeviceRow), changed_devices)):
+        for chunk_start in range(0, len(rows_), CHUNK):
+            chunk = rows_[chunk_start:chunk_start + CHUNK]
+            await session.execute(statement, chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
     await record_changes(session, device_ids=[d["id"] for d in new_devices + changed_devices],
                          site_ids=list(site_plan.updated))
     result.applied = True
