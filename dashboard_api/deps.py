@@ -10,10 +10,13 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.announce import Announcer
+from alerts.bus import AlertBus
 from devices.registry.cache import RegistryCache
 from firewarden.keys import Principal, Role, authenticate
 from firewarden.settings import Settings
 from ingest import MqttListener, Pipeline
+from ingest.commands import CommandPublisher
 from ingest.dead_letters import DeadLetterStore
 
 
@@ -27,6 +30,8 @@ class Services:
     registry: RegistryCache
     listeners: list[MqttListener] = field(default_factory=list)
     dead_letters: DeadLetterStore | None = None
+    announcer: Announcer = field(default_factory=lambda: Announcer(AlertBus()))
+    commands: CommandPublisher | None = None
 
     @property
     def mqtt_connected(self) -> bool:
@@ -81,5 +86,6 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 Reader = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTALLER, Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Installer = Annotated[Principal, Depends(require(Role.INSTALLER))]
 Admin = Annotated[Principal, Depends(require())]

@@ -21,6 +21,14 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts import store as alert_store
+from alerts.announce import Announcer
+from alerts.bus import AlertBus
+from alerts.engine import AlertEngine
+from alerts.offline import OfflineTracker
+from alerts.recorder import AlertMetrics, AlertRecorder
+from alerts.timers import AlertTimers
+from alerts.webhooks import WebhookDispatcher
 from dashboard_api import Services, create_app
 from devices import Channel, MessageDecoder, Reading
 from devices.registry.activity import PendingRecorder, StatusRecorder
@@ -32,6 +40,7 @@ from firewarden.keys import Role, create_key, list_keys, revoke_key
 from firewarden.ports import ensure_port_free
 from firewarden.settings import MqttEndpoint, Settings, SettingsError
 from ingest import MqttListener, Pipeline
+from ingest.commands import CommandPublisher
 from ingest.dead_letters import DeadLetterStore
 from ingest.influx import InfluxSink
 from ingest.metrics import IngestMetrics
@@ -102,9 +111,20 @@ class Ingest:
             self.sink, Spool(settings.DATA_DIR / "spool", settings.SPOOL_MAX_BYTES), metrics,
             dead_letters=self.dead_letters, batch_size=settings.BATCH_SIZE,
             flush_interval_s=settings.FLUSH_INTERVAL_S)
+        self.offline = OfflineTracker()
+        self.announcer = Announcer(AlertBus(), WebhookDispatcher(sessions))
+        self.recorder = AlertRecorder(sessions, self.announcer, alert_store.Policy(
+            reminder_interval_s=settings.ALERT_REMINDER_INTERVAL_S,
+            reminders_per_escalation=settings.ALERT_REMINDERS_PER_ESCALATION,
+            flap_cooldown_s=settings.ALERT_FLAP_COOLDOWN_S), AlertMetrics(metrics.registry))
+        self.engine = AlertEngine(self.recorder, self.offline)
+        self.timers = AlertTimers(sessions, self.recorder, self.registry, self.offline,
+                                  startup_grace_s=settings.OFFLINE_STARTUP_GRACE_S)
         self.pipeline = Pipeline(make_decoder(settings), self.registry, metrics,
                                  on_unregistered=self.pending.record,
-                                 on_rejection=self.dead_letters.record, store=self._store)
+                                 on_rejection=self.dead_letters.record, store=self._store,
+                                 alerts=self.engine)
+        self._sessions = sessions
         self.pipeline.add_consumer(self.status.record)
         self.listeners = [
             MqttListener(endpoint, self.pipeline, prefix=settings.TOPIC_PREFIX,
@@ -116,6 +136,7 @@ class Ingest:
         self._loops: list[asyncio.Task[None]] = []
         self._writer_stop = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
+        self._recorder_task: asyncio.Task[None] | None = None
 
     def _store(self, reading: Reading, device: DeviceInfo, ack: Callable[[], None] | None
                ) -> None:
@@ -123,6 +144,9 @@ class Ingest:
 
     async def start(self) -> None:
         await self.registry.load()
+        async with self._sessions() as session:
+            self.engine.load_states(await alert_store.load_states(session))
+        await self.timers.load()
         if isinstance(self.sink, InfluxSink):
             try:
                 await self.sink.ensure_database()
@@ -130,8 +154,10 @@ class Ingest:
                 _LOGGER.warning("cannot reach InfluxDB yet (%s); spooling until it answers",
                                 error)
         self._loops = [asyncio.create_task(loop.run(self._stop), name=type(loop).__name__)
-                       for loop in (self.registry, self.status, self.pending, self.dead_letters)]
+                       for loop in (self.registry, self.status, self.pending, self.dead_letters,
+                                    self.timers, self.announcer.webhooks) if loop is not None]
         self._writer_task = asyncio.create_task(self.writer.run(self._writer_stop))
+        self._recorder_task = asyncio.create_task(self.recorder.run(self._writer_stop))
         for listener in self.listeners:
             listener.start()
 
@@ -140,8 +166,9 @@ class Ingest:
         for listener in self.listeners:
             await asyncio.to_thread(listener.stop)
         self._writer_stop.set()
-        if self._writer_task is not None:
-            await self._writer_task
+        for task in (self._writer_task, self._recorder_task):
+            if task is not None:
+                await task
         self._stop.set()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for flusher in (self.status, self.pending, self.dead_letters):
@@ -200,9 +227,12 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
     ingest = Ingest(settings, sessions, endpoint)
     await ingest.start()
 
+    commands = CommandPublisher(endpoint, f"{settings.MQTT_CLIENT_ID}-commands")
+    commands.start()
     app = create_app(Services(settings=settings, pipeline=ingest.pipeline, sessions=sessions,
                               registry=ingest.registry, listeners=ingest.listeners,
-                              dead_letters=ingest.dead_letters))
+                              dead_letters=ingest.dead_letters, announcer=ingest.announcer,
+                              commands=commands))
     server = _ApiServer(uvicorn.Config(app, host=settings.API_HOST, port=settings.API_PORT,
                                        log_level="warning", access_log=False))
     stop_demo = threading.Event()
@@ -222,6 +252,7 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
         stop_demo.set()
         if demo_thread is not None and demo_thread.is_alive():
             await asyncio.to_thread(demo_thread.join, 10)
+        await asyncio.to_thread(commands.stop)
         await ingest.stop()
         if broker is not None:
             await broker.stop()

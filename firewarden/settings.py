@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 5000
     FLUSH_INTERVAL_S: Annotated[float, Field(gt=0, le=10)] = 0.1
     SPOOL_MAX_BYTES: Annotated[int, Field(ge=1024 * 1024)] = 1024 * 1024 * 1024
+
+    # --- Alerts (alerts/) -------------------------------------------------------------
+    ALERT_REMINDER_INTERVAL_S: Annotated[float, Field(ge=1, le=86_400)] = 120.0
+    """An unacknowledged critical alert is announced again this often."""
+    ALERT_REMINDERS_PER_ESCALATION: Annotated[int, Field(ge=1, le=100)] = 3
+    ALERT_FLAP_COOLDOWN_S: Annotated[float, Field(ge=0, le=86_400)] = 600.0
+    """A condition back within this long after auto-resolving reopens the same alert."""
+    OFFLINE_STARTUP_GRACE_S: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """After a start, deadlines already past wait this long for the broker's backlog."""
     """Disk spool limit; when full, messages are no longer acknowledged."""
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

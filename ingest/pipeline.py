@@ -44,6 +44,15 @@ class DeviceLookup(Protocol):
     def get(self, device_id: str) -> DeviceInfo | None: ...
 
 
+class AlertConsumer(Protocol):
+    """The alert engine: returns the ack to call once the message is otherwise durable
+    (the same ack, or one that also waits for the alerts it raised to be stored)."""
+
+    def consume(self, reading: Reading, device: DeviceInfo, ack: Ack | None) -> Ack | None: ...
+
+    def unregistered(self, reading: Reading, ack: Ack | None) -> Ack | None: ...
+
+
 class Pipeline:
     def __init__(
         self,
@@ -54,6 +63,7 @@ class Pipeline:
         on_unregistered: UnregisteredHandler | None = None,
         on_rejection: RejectionHandler | None = None,
         store: Store | None = None,
+        alerts: AlertConsumer | None = None,
         kept_rejections: int = 1000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -63,6 +73,7 @@ class Pipeline:
         self._on_unregistered = on_unregistered
         self._on_rejection = on_rejection
         self._store = store
+        self.alerts = alerts
         self._consumers: list[ReadingConsumer] = []
         self._rejections: deque[Rejection] = deque(maxlen=kept_rejections)
         self._lock = threading.Lock()
@@ -88,6 +99,8 @@ class Pipeline:
         if device is None:
             if self._on_unregistered is not None:
                 self._on_unregistered(result, topic, payload)
+            if self.alerts is not None:
+                ack = self._guarded(self.alerts.unregistered, result, ack)
             return self._reject(self._rejection(result, topic, payload, Reason.UNREGISTERED,
                                                 "device id is not registered"), ack)
         if device.kind is not result.kind:
@@ -108,11 +121,24 @@ class Pipeline:
                 consumer(result, device)
             except Exception:  # one bad consumer must not stop the others or the listener
                 _LOGGER.exception("reading consumer %r failed", consumer)
+        if self.alerts is not None:
+            ack = self._guarded(self.alerts.consume, result, device, ack)
         if self._store is not None:
             self._store(result, device, ack)
         elif ack is not None:
             ack()
         return result
+
+    @staticmethod
+    def _guarded(handler: Callable[..., Ack | None], *args: Any) -> Ack | None:
+        """The alert engine's answer, or the plain ack if it failed (logged): a bug in a
+        rule must not hold every message unacknowledged."""
+        try:
+            return handler(*args)
+        except Exception:
+            _LOGGER.exception("alert engine failed on a reading")
+            ack: Ack | None = args[-1]
+            return ack
 
     def _reject(self, rejection: Rejection, ack: Ack | None) -> Rejection:
         kind = rejection.kind if rejection.kind in _KIND_NAMES else "unknown"  # bounded labels

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +101,14 @@ class RegistryCache:
         """Ids below the newest seen that have not been seen (yet), and since when."""
         self._last_id = 0
         self._last_prune = utcnow()
+        self._listeners: list[Callable[[list[DeviceInfo]], None]] = []
+
+    def on_change(self, listener: Callable[[list[DeviceInfo]], None]) -> None:
+        """Call ``listener`` with the devices added or changed by each refresh."""
+        self._listeners.append(listener)
+
+    def devices(self) -> Iterator[DeviceInfo]:
+        return iter(list(self._devices.values()))
 
     def get(self, device_id: str) -> DeviceInfo | None:
         return self._devices.get(device_id)
@@ -178,6 +186,11 @@ class RegistryCache:
         for device_id in device_ids - found.keys():
             self._devices.pop(device_id, None)
         self._devices.update(found)
+        for listener in self._listeners:
+            try:
+                listener(list(found.values()))
+            except Exception:  # a listener's bug must not stop the cache following changes
+                _LOGGER.exception("registry change listener %r failed", listener)
 
     async def _prune(self, session: AsyncSession, now: datetime) -> None:
         await session.execute(delete(RegistryChangeRow)

@@ -1,0 +1,157 @@
+"""Stores what the rules decided, then acknowledges and announces it.
+
+Ingest threads ``submit`` actions (with the ack of the message behind them);
+one asyncio task takes everything queued, applies it in one transaction,
+commits, and only then calls the acks and announces the changes.  A failed
+transaction is retried with backoff and nothing is acknowledged meanwhile, so
+the broker keeps the messages until the alerts they raise are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts import store
+from alerts.actions import Action
+from alerts.announce import Announcer
+from alerts.schemas import AlertChange
+from firewarden.aio import sleep_or_stop, wait_any
+
+_LOGGER = logging.getLogger(__name__)
+
+Ack = Callable[[], None]
+MAX_BATCH = 500
+MAX_BACKOFF_S = 10.0
+
+
+class AckJoin:
+    """An ack that reaches the broker only after every part (telemetry store, alert
+    recorder) has called it."""
+
+    __slots__ = ("_ack", "_left", "_lock")
+
+    def __init__(self, ack: Ack, parts: int = 2) -> None:
+        self._ack = ack
+        self._left = parts
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._left -= 1
+            done = self._left == 0
+        if done:
+            self._ack()
+
+
+class AlertMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.changes = Counter("firewarden_alert_changes_total",
+                               "Alert changes stored, by action (raised, repeated, reopened, "
+                               "auto_resolved, acknowledged, resolved, reminded, ...) and type.",
+                               ["action", "type"], registry=registry)
+        self.pending = Gauge("firewarden_alert_actions_pending",
+                             "Rule actions waiting to be stored.", registry=registry)
+        self.store_latency = Histogram(
+            "firewarden_alert_store_seconds",
+            "From rule decision to alert stored, acknowledged and announced.",
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=registry)
+        self.failures = Counter("firewarden_alert_store_failures_total",
+                                "Failed alert transactions (retried).", registry=registry)
+
+
+class AlertRecorder:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], announcer: Announcer,
+                 policy: store.Policy | None = None, metrics: AlertMetrics | None = None
+                 ) -> None:
+        self._sessions = sessions
+        self.announcer = announcer
+        self.policy = policy or store.Policy()
+        self.metrics = metrics or AlertMetrics()
+        self._items: deque[tuple[list[Action], Ack | None, float]] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+
+    def submit(self, actions: list[Action], ack: Ack | None = None) -> Ack | None:
+        """From any thread; returns the ack the message's other part must call."""
+        join = AckJoin(ack) if ack is not None else None
+        with self._lock:
+            self._items.append((actions, join, time.monotonic()))
+        self.metrics.pending.inc(len(actions))
+        loop = self._loop
+        if loop is not None:
+            # RuntimeError: the loop closed (run() ended); the items wait for the next run.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+        return join
+
+    @property
+    def pending(self) -> int:
+        return len(self._items)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Store until ``stop`` is set and nothing is left (a final drain on shutdown)."""
+        self._loop = asyncio.get_running_loop()
+        backoff = 0.1
+        while True:
+            await wait_any(self._wake, stop, seconds=1.0)
+            self._wake.clear()
+            while self._items:
+                try:
+                    await self.flush_once()
+                    backoff = 0.1
+                except Exception:
+                    self.metrics.failures.inc()
+                    _LOGGER.exception("storing alerts failed; retrying in %.1f s", backoff)
+                    await sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    if stop.is_set():
+                        return  # unacknowledged: the broker redelivers them
+            if stop.is_set():
+                return
+
+    async def flush_once(self) -> list[AlertChange]:
+        with self._lock:
+            batch = [self._items.popleft() for _ in range(min(MAX_BATCH, len(self._items)))]
+        try:
+            changes = await self._store([a for actions, _, _ in batch for a in actions])
+        except BaseException:
+            with self._lock:
+                self._items.extendleft(reversed(batch))  # in order, first in the queue
+            raise
+        now = time.monotonic()
+        for actions, join, submitted in batch:
+            self.metrics.pending.dec(len(actions))
+            self.metrics.store_latency.observe(now - submitted)
+            if join is not None:
+                join()
+        for change in changes:
+            self.metrics.changes.labels(change.action, change.alert.type).inc()
+        self.announcer.announce(changes)
+        return changes
+
+    async def _store(self, actions: list[Action]) -> list[AlertChange]:
+        for attempt in range(3):
+            try:
+                async with self._sessions() as session:
+                    events = await store.apply(session, actions, self.policy)
+                    changes = await self.announcer.prepare(session, events)
+                    await session.commit()
+                    return changes
+            except IntegrityError:
+                # Another worker opened the same alert between our check and our write:
+                # run the batch again, and the raise finds that alert.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
