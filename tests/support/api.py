@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.announce import Announcer
+from alerts.bus import AlertBus
+from alerts.engine import AlertEngine
+from alerts.offline import OfflineTracker
+from alerts.recorder import AlertRecorder
+from alerts.store import Policy
+from alerts.timers import AlertTimers
+from alerts.webhooks import WebhookDispatcher
 from dashboard_api import Services, create_app
 from devices import MessageDecoder
 from devices.registry.activity import PendingRecorder, StatusRecorder
@@ -17,6 +26,7 @@ from firewarden.database import open_database
 from firewarden.keys import Role, create_key
 from firewarden.settings import Settings
 from ingest import Pipeline
+from ingest.commands import CommandPublisher
 from ingest.dead_letters import DeadLetterStore
 
 
@@ -30,21 +40,46 @@ class ApiHarness:
     pending: PendingRecorder
     dead_letters: DeadLetterStore
     keys: dict[Role, str]
+    bus: AlertBus
+    recorder: AlertRecorder
+    engine: AlertEngine
+    timers: AlertTimers
+    webhooks: WebhookDispatcher
+    clock: list[float]
+    """clock[0] is "now" for the alert engine and timers (a test moves it)."""
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """One message through the pipeline, its alerts stored."""
+        self.pipeline.handle(topic, payload)
+        while self.recorder.pending:
+            await self.recorder.flush_once()
 
     def as_(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
 @asynccontextmanager
-async def api_harness(database_url: str, **settings: object) -> AsyncIterator[ApiHarness]:
+async def api_harness(database_url: str, *, commands: CommandPublisher | None = None,
+                      policy: Policy | None = None, **settings: object
+                      ) -> AsyncIterator[ApiHarness]:
     config = Settings(DATABASE_URL=database_url, **settings)  # type: ignore[arg-type]
+    clock = [time.time()]
+    now: Callable[[], float] = lambda: clock[0]  # noqa: E731
     async with open_database(config.database_url) as (_engine, sessions):
         registry = RegistryCache(sessions)
         await registry.load()
         status, pending = StatusRecorder(sessions), PendingRecorder(sessions)
         dead_letters = DeadLetterStore(sessions, keep=5)
+        bus = AlertBus()
+        webhooks = WebhookDispatcher(sessions)
+        announcer = Announcer(bus, webhooks)
+        recorder = AlertRecorder(sessions, announcer, policy)
+        offline = OfflineTracker()
+        engine = AlertEngine(recorder, offline, clock=now)
+        timers = AlertTimers(sessions, recorder, registry, offline, clock=now,
+                             startup_grace_s=0)
         pipeline = Pipeline(MessageDecoder("fw"), registry, on_unregistered=pending.record,
-                            on_rejection=dead_letters.record)
+                            on_rejection=dead_letters.record, alerts=engine)
         pipeline.add_consumer(status.record)
         keys = {}
         async with sessions() as session:
@@ -52,8 +87,9 @@ async def api_harness(database_url: str, **settings: object) -> AsyncIterator[Ap
                 _, keys[role] = await create_key(session, name=f"test {role}", role=role)
             await session.commit()
         app = create_app(Services(settings=config, pipeline=pipeline, sessions=sessions,
-                                  registry=registry, dead_letters=dead_letters))
+                                  registry=registry, dead_letters=dead_letters,
+                                  announcer=announcer, commands=commands))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield ApiHarness(client, sessions, registry, pipeline, status, pending,
-                             dead_letters, keys)
+                             dead_letters, keys, bus, recorder, engine, timers, webhooks, clock)
