@@ -24,8 +24,11 @@ class CommandError(Exception):
 
 
 class CommandPublisher:
-    def __init__(self, endpoint: MqttEndpoint, client_id: str) -> None:
+    def __init__(self, endpoint: MqttEndpoint, client_id: str, *, timeout_s: float = 5.0
+                 ) -> None:
         self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        """How long ``publish`` waits for a connection and for each PUBACK."""
         self.connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=mqtt.MQTTv311)
@@ -46,8 +49,9 @@ class CommandPublisher:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def publish(self, messages: list[tuple[str, bytes]], timeout_s: float = 5.0) -> None:
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
         """Publish with QoS 1 and wait for the broker's acknowledgements (blocking)."""
+        timeout_s = self.timeout_s
         if not self.connected.wait(timeout_s):
             raise CommandError(f"not connected to the MQTT broker {self.endpoint.display}")
         sent = []
