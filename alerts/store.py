@@ -32,6 +32,10 @@ class Policy:
     flap_cooldown_s: float = 600.0
 
 
+def dialect_name(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
 def at_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
@@ -90,6 +94,15 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
     key = (AlertRow.device_id == action.device_id, AlertRow.type == action.type,
            AlertRow.subject == action.subject)
 
+    open_row = (await session.execute(select(AlertRow.id, AlertRow.details)
+                                      .where(*key, UNRESOLVED))).first()
+    if open_row is not None:  # a repeat: counted on the open alert, details merged
+        await session.execute(update(AlertRow).where(AlertRow.id == open_row[0]).values(
+            count=AlertRow.count + 1, last_seen_at=func.max(AlertRow.last_seen_at, at)
+            if dialect_name(session) == "sqlite" else func.greatest(AlertRow.last_seen_at, at),
+            details={**open_row[1], **details}))
+        return await add_event(session, open_row[0], "repeated", at, actor="device",
+                               details=details)
     if kind.auto_resolves:  # flap suppression: a recent auto-resolved alert comes back
         since = at - timedelta(seconds=policy.flap_cooldown_s)
         recent = await session.scalar(
@@ -97,8 +110,7 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
                                       AlertRow.auto_resolved.is_(True),
                                       AlertRow.resolved_at >= since)
             .order_by(AlertRow.resolved_at.desc()).limit(1))
-        open_id = await session.scalar(select(AlertRow.id).where(*key, UNRESOLVED))
-        if recent is not None and open_id is None:
+        if recent is not None:
             await session.execute(update(AlertRow).where(AlertRow.id == recent).values(
                 status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
                 outcome=None, acknowledged_at=None, acknowledged_by=None,
@@ -108,8 +120,7 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
             return await add_event(session, recent, "reopened", at, actor="device",
                                    details=details)
 
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert_ = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
     statement = insert_(AlertRow).values(
         device_id=action.device_id, type=action.type, subject=action.subject,
         category=kind.category, severity=kind.severity, kind=action.kind,
@@ -119,11 +130,8 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
         updated_at=datetime.now(UTC))
     upsert_statement = statement.on_conflict_do_update(
         index_elements=["device_id", "type", "subject"], index_where=UNRESOLVED,
-        set_={"count": AlertRow.count + 1,
-              "last_seen_at": func.coalesce(statement.excluded.last_seen_at,
-                                            AlertRow.last_seen_at),
-              "details": statement.excluded.details,
-              "updated_at": statement.excluded.updated_at},
+        # Another worker opened it a moment ago: count the repeat on its alert.
+        set_={"count": AlertRow.count + 1, "updated_at": statement.excluded.updated_at},
     ).returning(AlertRow.id, AlertRow.count)
     alert_id, count = (await session.execute(upsert_statement)).one()
     action_name = "raised" if count == 1 else "repeated"
