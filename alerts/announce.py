@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.bus import AlertBus
 from alerts.schemas import AlertChange, AlertPublic
-from alerts.tables import AlertEventRow, AlertRow
+from alerts.store import AlertEvent
+from alerts.tables import AlertRow
 from alerts.webhooks import WebhookDispatcher, queue_deliveries
 
 
@@ -22,7 +23,7 @@ class Announcer:
         self.bus = bus
         self.webhooks = webhooks
 
-    async def prepare(self, session: AsyncSession, events: list[AlertEventRow]
+    async def prepare(self, session: AsyncSession, events: list[AlertEvent]
                       ) -> list[AlertChange]:
         if not events:
             return []

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.catalog import Outcome, Status, alert_type
-from alerts.store import add_event
+from alerts.store import AlertEvent, add_event
 from alerts.tables import AlertEventRow, AlertRow
 
 
@@ -87,7 +87,7 @@ async def history(session: AsyncSession, alert_id: int) -> list[AlertEventRow]:
 
 
 async def acknowledge(session: AsyncSession, alert_id: int, actor: str, note: str = ""
-                      ) -> AlertEventRow:
+                      ) -> AlertEvent:
     row = await get_alert(session, alert_id, for_update=True)
     if row.status == Status.ACKNOWLEDGED:
         raise TransitionError(f"alert {alert_id} is already acknowledged "
@@ -101,7 +101,7 @@ async def acknowledge(session: AsyncSession, alert_id: int, actor: str, note: st
 
 
 async def resolve(session: AsyncSession, alert_id: int, actor: str, outcome: Outcome | None,
-                  note: str = "") -> AlertEventRow:
+                  note: str = "") -> AlertEvent:
     row = await get_alert(session, alert_id, for_update=True)
     if row.status == Status.RESOLVED:
         raise TransitionError(f"alert {alert_id} is already resolved")
@@ -117,6 +117,6 @@ async def resolve(session: AsyncSession, alert_id: int, actor: str, outcome: Out
 
 
 async def add_note(session: AsyncSession, alert_id: int, actor: str, note: str
-                   ) -> AlertEventRow:
+                   ) -> AlertEvent:
     await get_alert(session, alert_id)
     return await add_event(session, alert_id, "note", datetime.now(UTC), actor=actor, note=note)

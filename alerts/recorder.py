@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts import store
-from alerts.actions import Action
+from alerts.actions import Action, Raise
 from alerts.announce import Announcer
 from alerts.schemas import AlertChange
 from firewarden.aio import sleep_or_stop, wait_any
@@ -66,6 +66,13 @@ class AlertMetrics:
             "From rule decision to alert stored, acknowledged and announced.",
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=registry)
+        self.raise_latency = Histogram(
+            "firewarden_alert_raise_latency_seconds",
+            "From what raised an alert (an event's own timestamp, or the deadline that "
+            "passed) to the alert stored and announced.",
+            ["trigger"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry)
         self.failures = Counter("firewarden_alert_store_failures_total",
                                 "Failed alert transactions (retried).", registry=registry)
 
@@ -78,16 +85,20 @@ class AlertRecorder:
         self.announcer = announcer
         self.policy = policy or store.Policy()
         self.metrics = metrics or AlertMetrics()
-        self._items: deque[tuple[list[Action], Ack | None, float]] = deque()
+        self._items: deque[tuple[list[Action], Ack | None, float, str]] = deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
-    def submit(self, actions: list[Action], ack: Ack | None = None) -> Ack | None:
-        """From any thread; returns the ack the message's other part must call."""
+    def submit(self, actions: list[Action], ack: Ack | None = None, *,
+               trigger: str = "reading") -> Ack | None:
+        """From any thread; returns the ack the message's other part must call.
+
+        ``trigger`` labels the raise latency: ``reading`` or ``deadline`` (timers).
+        """
         join = AckJoin(ack) if ack is not None else None
         with self._lock:
-            self._items.append((actions, join, time.monotonic()))
+            self._items.append((actions, join, time.monotonic(), trigger))
         self.metrics.pending.inc(len(actions))
         loop = self._loop
         if loop is not None:
@@ -125,20 +136,25 @@ class AlertRecorder:
         with self._lock:
             batch = [self._items.popleft() for _ in range(min(MAX_BATCH, len(self._items)))]
         try:
-            changes = await self._store([a for actions, _, _ in batch for a in actions])
+            changes = await self._store([a for actions, _, _, _ in batch for a in actions])
         except BaseException:
             with self._lock:
                 self._items.extendleft(reversed(batch))  # in order, first in the queue
             raise
-        now = time.monotonic()
-        for actions, join, submitted in batch:
-            self.metrics.pending.dec(len(actions))
-            self.metrics.store_latency.observe(now - submitted)
+        for _, join, _, _ in batch:
             if join is not None:
                 join()
+        self.announcer.announce(changes)
+        now, wall = time.monotonic(), time.time()
+        for actions, _, submitted, trigger in batch:
+            self.metrics.pending.dec(len(actions))
+            self.metrics.store_latency.observe(now - submitted)
+            for action in actions:
+                if isinstance(action, Raise):
+                    self.metrics.raise_latency.labels(trigger).observe(
+                        max(0.0, wall - action.at_ms / 1000))
         for change in changes:
             self.metrics.changes.labels(change.action, change.alert.type).inc()
-        self.announcer.announce(changes)
         return changes
 
     async def _store(self, actions: list[Action]) -> list[AlertChange]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, TextClause, delete, func, select, update
+from sqlalchemy import ColumnElement, TextClause, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,20 +40,37 @@ def at_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One stored history row of an alert (what gets announced)."""
+
+    id: int
+    alert_id: int
+    action: str
+    at: datetime
+    actor: str
+    note: str
+    details: dict[str, Any]
+
+
+_INSERT_EVENT = insert(AlertEventRow).returning(AlertEventRow.id)
+
+
 async def add_event(session: AsyncSession, alert_id: int, action: str, at: datetime, *,
                     actor: str = "system", note: str = "",
-                    details: dict[str, Any] | None = None) -> AlertEventRow:
-    event = AlertEventRow(alert_id=alert_id, action=action, at=at, actor=actor, note=note,
-                          details=details or {})
-    session.add(event)
-    await session.flush()
-    return event
+                    details: dict[str, Any] | None = None) -> AlertEvent:
+    # A Core insert, not session.add + flush: a flush per row walks the whole session,
+    # which made a batch of raises quadratic.
+    values = {"alert_id": alert_id, "action": action, "at": at, "actor": actor, "note": note,
+              "details": details or {}}
+    event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
+    return AlertEvent(id=event_id, **values)  # type: ignore[arg-type]
 
 
 async def apply(session: AsyncSession, actions: list[Action], policy: Policy
-                ) -> list[AlertEventRow]:
+                ) -> list[AlertEvent]:
     """Apply actions in order; returns the alert history rows they added."""
-    events: list[AlertEventRow] = []
+    events: list[AlertEvent] = []
     for action in actions:
         if isinstance(action, Raise):
             events.append(await raise_alert(session, action, policy))
@@ -77,7 +94,7 @@ def _reminder_at(row_type: str, suppressed: bool, at: datetime, policy: Policy
         else None
 
 
-async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> AlertEventRow:
+async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> AlertEvent:
     kind = alert_type(action.type)
     at = at_ms(action.at_ms)
     details = {k: v for k, v in action.details.items() if v is not None}
@@ -94,31 +111,30 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
     key = (AlertRow.device_id == action.device_id, AlertRow.type == action.type,
            AlertRow.subject == action.subject)
 
-    open_row = (await session.execute(select(AlertRow.id, AlertRow.details)
-                                      .where(*key, UNRESOLVED))).first()
-    if open_row is not None:  # a repeat: counted on the open alert, details merged
-        await session.execute(update(AlertRow).where(AlertRow.id == open_row[0]).values(
+    # The open alert, or else the latest auto-resolved one within the flap cool-down.
+    since = at - timedelta(seconds=policy.flap_cooldown_s)
+    previous = (await session.execute(
+        select(AlertRow.id, AlertRow.status, AlertRow.details).where(
+            *key, or_(UNRESOLVED, and_(AlertRow.auto_resolved.is_(True),
+                                       AlertRow.resolved_at >= since)))
+        .order_by((AlertRow.status == Status.RESOLVED).asc(), AlertRow.resolved_at.desc())
+        .limit(1))).first()
+    if previous is not None and previous[1] != Status.RESOLVED:  # a repeat, counted on it
+        await session.execute(update(AlertRow).where(AlertRow.id == previous[0]).values(
             count=AlertRow.count + 1, last_seen_at=func.max(AlertRow.last_seen_at, at)
             if dialect_name(session) == "sqlite" else func.greatest(AlertRow.last_seen_at, at),
-            details={**open_row[1], **details}))
-        return await add_event(session, open_row[0], "repeated", at, actor="device",
+            details={**previous[2], **details}))
+        return await add_event(session, previous[0], "repeated", at, actor="device",
                                details=details)
-    if kind.auto_resolves:  # flap suppression: a recent auto-resolved alert comes back
-        since = at - timedelta(seconds=policy.flap_cooldown_s)
-        recent = await session.scalar(
-            select(AlertRow.id).where(*key, AlertRow.status == Status.RESOLVED,
-                                      AlertRow.auto_resolved.is_(True),
-                                      AlertRow.resolved_at >= since)
-            .order_by(AlertRow.resolved_at.desc()).limit(1))
-        if recent is not None:
-            await session.execute(update(AlertRow).where(AlertRow.id == recent).values(
-                status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
-                outcome=None, acknowledged_at=None, acknowledged_by=None,
-                reopened=AlertRow.reopened + 1, count=AlertRow.count + 1, last_seen_at=at,
-                suppressed=action.suppressed, details=details,
-                next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
-            return await add_event(session, recent, "reopened", at, actor="device",
-                                   details=details)
+    if previous is not None and kind.auto_resolves:  # flap suppression: reopen it
+        await session.execute(update(AlertRow).where(AlertRow.id == previous[0]).values(
+            status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
+            outcome=None, acknowledged_at=None, acknowledged_by=None,
+            reopened=AlertRow.reopened + 1, count=AlertRow.count + 1, last_seen_at=at,
+            suppressed=action.suppressed, details=details,
+            next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
+        return await add_event(session, previous[0], "reopened", at, actor="device",
+                               details=details)
 
     insert_ = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
     statement = insert_(AlertRow).values(
@@ -138,7 +154,7 @@ async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> A
     return await add_event(session, alert_id, action_name, at, actor="device", details=details)
 
 
-async def clear_alerts(session: AsyncSession, action: Clear) -> list[AlertEventRow]:
+async def clear_alerts(session: AsyncSession, action: Clear) -> list[AlertEvent]:
     at = at_ms(action.at_ms)
     where: list[ColumnElement[bool] | TextClause] = [
         AlertRow.device_id == action.device_id, AlertRow.type.in_(action.types), UNRESOLVED]
@@ -153,7 +169,7 @@ async def clear_alerts(session: AsyncSession, action: Clear) -> list[AlertEventR
                             note=action.reason) for alert_id in cleared]
 
 
-async def record_on_open(session: AsyncSession, action: Record) -> AlertEventRow | None:
+async def record_on_open(session: AsyncSession, action: Record) -> AlertEvent | None:
     alert_id = await session.scalar(select(AlertRow.id).where(
         AlertRow.device_id == action.device_id, AlertRow.type == action.type,
         AlertRow.subject == action.subject, UNRESOLVED))
@@ -186,7 +202,7 @@ async def load_states(session: AsyncSession) -> list[tuple[str, str, dict[str, A
 
 
 async def answer_duty_check(session: AsyncSession, action: AnswerDutyCheck
-                            ) -> list[AlertEventRow]:
+                            ) -> list[AlertEvent]:
     """An answer in time marks the check answered and clears a lapse from an earlier
     missed check; a late answer is noted on the check but does not undo the lapse."""
     at = at_ms(action.at_ms)

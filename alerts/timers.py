@@ -149,7 +149,7 @@ class AlertTimers:
                          "offline_after_s": device.profile.offline_after_s}))
         if actions:
             self.offline.mark_offline(a.device_id for a in actions if isinstance(a, Raise))
-            self.recorder.submit(actions)
+            self.recorder.submit(actions, trigger="deadline")
         return len(actions)
 
     async def check_duty_checks(self) -> int:

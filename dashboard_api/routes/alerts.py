@@ -25,7 +25,7 @@ from alerts.schemas import (
     NoteRequest,
     ResolveRequest,
 )
-from alerts.tables import AlertEventRow
+from alerts.store import AlertEvent
 from dashboard_api.deps import Operator, Reader, ServicesDep, SessionDep
 from devices.kinds import DeviceKind
 
@@ -95,7 +95,7 @@ async def add_note(alert_id: int, request: NoteRequest, session: SessionDep,
 async def bulk_acknowledge(request: BulkAcknowledgeRequest, session: SessionDep,
                            services: ServicesDep, principal: Operator) -> BulkResult:
     """Acknowledge many at once; alerts that cannot be are listed with the reason."""
-    events: list[AlertEventRow] = []
+    events: list[AlertEvent] = []
     skipped: dict[int, str] = {}
     for alert_id in dict.fromkeys(request.ids):
         try:
@@ -119,14 +119,14 @@ async def _found(work: Awaitable[T]) -> T:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
 
 
-async def _transition(work: Awaitable[AlertEventRow]) -> AlertEventRow:
+async def _transition(work: Awaitable[AlertEvent]) -> AlertEvent:
     try:
         return await _found(work)
     except lifecycle.TransitionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
 
 
-async def _commit(session: SessionDep, services: ServicesDep, events: list[AlertEventRow],
+async def _commit(session: SessionDep, services: ServicesDep, events: list[AlertEvent],
                   alert_id: int) -> AlertPublic:
     changes = await services.announcer.prepare(session, events)
     await session.commit()
