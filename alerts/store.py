@@ -69,12 +69,24 @@ async def add_event(session: AsyncSession, alert_id: int, action: str, at: datet
 
 async def apply(session: AsyncSession, actions: list[Action], policy: Policy
                 ) -> list[AlertEvent]:
-    """Apply actions in order; returns the alert history rows they added."""
+    """Apply actions in order; returns the alert history rows they added.
+
+    Consecutive raises are applied together (see :func:`raise_alerts`): a burst of
+    offline deadlines or a flood of alarms costs a few statements, not a few each.
+    """
     events: list[AlertEvent] = []
+    raises: list[Raise] = []
     for action in actions:
         if isinstance(action, Raise):
-            events.append(await raise_alert(session, action, policy))
-        elif isinstance(action, Clear):
+            if any(_key(r) == _key(action) for r in raises):  # same alert twice: in order
+                events += await raise_alerts(session, raises, policy)
+                raises = []
+            raises.append(action)
+            continue
+        if raises:
+            events += await raise_alerts(session, raises, policy)
+            raises = []
+        if isinstance(action, Clear):
             events += await clear_alerts(session, action)
         elif isinstance(action, Record):
             event = await record_on_open(session, action)
@@ -84,7 +96,13 @@ async def apply(session: AsyncSession, actions: list[Action], policy: Policy
             await save_state(session, action)
         elif isinstance(action, AnswerDutyCheck):
             events += await answer_duty_check(session, action)
+    if raises:
+        events += await raise_alerts(session, raises, policy)
     return events
+
+
+def _key(action: Raise) -> tuple[str, str, str]:
+    return action.device_id, action.type, action.subject
 
 
 def _reminder_at(row_type: str, suppressed: bool, at: datetime, policy: Policy
@@ -95,63 +113,137 @@ def _reminder_at(row_type: str, suppressed: bool, at: datetime, policy: Policy
 
 
 async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> AlertEvent:
+    [event] = await raise_alerts(session, [action], policy)
+    return event
+
+
+async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Policy
+                       ) -> list[AlertEvent]:
+    """Raise alerts with distinct keys: each opens an alert, counts a repeat on the open
+    one, or reopens one auto-resolved within the flap cool-down.
+
+    One query finds what exists for all of them, new alerts go in one INSERT (with
+    ``ON CONFLICT`` against ``uq_alerts_open``: another worker may have opened the
+    same alert a moment ago) and the history rows in another.
+    """
+    cooldown = timedelta(seconds=policy.flap_cooldown_s)
+    previous = await _previous_alerts(session, actions, cooldown)
+    outcome: list[tuple[Raise, str, int | None]] = []  # (action, history action, alert id)
+    new: list[dict[str, Any]] = []
+    for action in actions:
+        kind = alert_type(action.type)
+        at = at_ms(action.at_ms)
+        details = _details(action)
+        prior = previous.get(_key(action))
+        if kind.category is Category.TEST:  # a self-test is recorded as a test, never paged
+            new.append(_new_row(action, at, policy, status=Status.RESOLVED, resolved_at=at,
+                                resolved_by="device", outcome=Outcome.TEST, auto_resolved=True))
+            outcome.append((action, "recorded", None))
+        elif prior is not None and prior.status != Status.RESOLVED:  # a repeat: counted
+            await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
+                count=AlertRow.count + 1, last_seen_at=_later(session, at),
+                details={**prior.details, **details}))
+            outcome.append((action, "repeated", prior.id))
+        elif (prior is not None and kind.auto_resolves and prior.resolved_at is not None
+              and prior.resolved_at >= at - cooldown):  # flap suppression: reopened
+            await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
+                status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
+                outcome=None, acknowledged_at=None, acknowledged_by=None,
+                reopened=AlertRow.reopened + 1, count=AlertRow.count + 1, last_seen_at=at,
+                suppressed=action.suppressed, details=details,
+                next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
+            outcome.append((action, "reopened", prior.id))
+        else:
+            new.append(_new_row(action, at, policy, status=Status.OPEN))
+            outcome.append((action, "raised", None))
+    created = iter(await _insert_alerts(session, new) if new else [])
+    events = []
+    for action, verb, known_id in outcome:
+        alert_id, count = (known_id, 0) if known_id is not None else next(created)
+        events.append({"alert_id": alert_id, "action": "repeated" if count > 1 else verb,
+                       "at": at_ms(action.at_ms), "actor": "device", "note": "",
+                       "details": _details(action)})
+    return await add_events(session, events)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prior:
+    id: int
+    status: str
+    details: dict[str, Any]
+    resolved_at: datetime | None
+
+
+async def _previous_alerts(session: AsyncSession, actions: list[Raise], cooldown: timedelta
+                           ) -> dict[tuple[str, str, str], _Prior]:
+    """The open alert of each key, or else its latest auto-resolved one in the cool-down."""
+    since = min(at_ms(a.at_ms) for a in actions) - cooldown
+    wanted = {_key(a) for a in actions}
+    devices = sorted({a.device_id for a in actions})
+    found: dict[tuple[str, str, str], _Prior] = {}
+    for start in range(0, len(devices), 500):
+        rows = await session.execute(
+            select(AlertRow.id, AlertRow.device_id, AlertRow.type, AlertRow.subject,
+                   AlertRow.status, AlertRow.details, AlertRow.resolved_at)
+            .where(AlertRow.device_id.in_(devices[start:start + 500]),
+                   or_(UNRESOLVED, and_(AlertRow.auto_resolved.is_(True),
+                                        AlertRow.resolved_at >= since))))
+        for alert_id, device_id, type_, subject, status, details, resolved_at in rows:
+            key = (device_id, type_, subject)
+            if key not in wanted:
+                continue
+            prior = _Prior(alert_id, status, details, resolved_at)
+            best = found.get(key)
+            if (best is None or status != Status.RESOLVED
+                    or (best.status == Status.RESOLVED and best.resolved_at is not None
+                        and resolved_at is not None and resolved_at > best.resolved_at)):
+                found[key] = prior
+    return found
+
+
+def _details(action: Raise) -> dict[str, Any]:
+    return {k: v for k, v in action.details.items() if v is not None}
+
+
+def _later(session: AsyncSession, at: datetime) -> Any:
+    if dialect_name(session) == "sqlite":
+        return func.max(AlertRow.last_seen_at, at)
+    return func.greatest(AlertRow.last_seen_at, at)
+
+
+def _new_row(action: Raise, at: datetime, policy: Policy, **values: Any) -> dict[str, Any]:
     kind = alert_type(action.type)
-    at = at_ms(action.at_ms)
-    details = {k: v for k, v in action.details.items() if v is not None}
-    if kind.category is Category.TEST:  # a self-test is recorded as a test, never paged
-        row = AlertRow(device_id=action.device_id, type=action.type, subject=action.subject,
-                       category=kind.category, severity=kind.severity, kind=action.kind,
-                       site_id=action.site_id, jurisdiction=action.jurisdiction,
-                       status=Status.RESOLVED, suppressed=action.suppressed, opened_at=at,
-                       last_seen_at=at, resolved_at=at, resolved_by="device",
-                       outcome=Outcome.TEST, auto_resolved=True, details=details)
-        session.add(row)
-        await session.flush()
-        return await add_event(session, row.id, "recorded", at, actor="device", details=details)
-    key = (AlertRow.device_id == action.device_id, AlertRow.type == action.type,
-           AlertRow.subject == action.subject)
+    return {"device_id": action.device_id, "type": action.type, "subject": action.subject,
+            "category": kind.category.value, "severity": kind.severity.value,
+            "kind": action.kind, "site_id": action.site_id, "jurisdiction": action.jurisdiction,
+            "suppressed": action.suppressed, "opened_at": at, "last_seen_at": at, "count": 1,
+            "details": _details(action), "updated_at": datetime.now(UTC),
+            "next_reminder_at": (_reminder_at(action.type, action.suppressed, at, policy)
+                                 if values["status"] == Status.OPEN else None),
+            "resolved_at": None, "resolved_by": None, "outcome": None, "auto_resolved": False,
+            **{k: (v.value if isinstance(v, Outcome | Status) else v)
+               for k, v in values.items()}}
 
-    # The open alert, or else the latest auto-resolved one within the flap cool-down.
-    since = at - timedelta(seconds=policy.flap_cooldown_s)
-    previous = (await session.execute(
-        select(AlertRow.id, AlertRow.status, AlertRow.details).where(
-            *key, or_(UNRESOLVED, and_(AlertRow.auto_resolved.is_(True),
-                                       AlertRow.resolved_at >= since)))
-        .order_by((AlertRow.status == Status.RESOLVED).asc(), AlertRow.resolved_at.desc())
-        .limit(1))).first()
-    if previous is not None and previous[1] != Status.RESOLVED:  # a repeat, counted on it
-        await session.execute(update(AlertRow).where(AlertRow.id == previous[0]).values(
-            count=AlertRow.count + 1, last_seen_at=func.max(AlertRow.last_seen_at, at)
-            if dialect_name(session) == "sqlite" else func.greatest(AlertRow.last_seen_at, at),
-            details={**previous[2], **details}))
-        return await add_event(session, previous[0], "repeated", at, actor="device",
-                               details=details)
-    if previous is not None and kind.auto_resolves:  # flap suppression: reopen it
-        await session.execute(update(AlertRow).where(AlertRow.id == previous[0]).values(
-            status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
-            outcome=None, acknowledged_at=None, acknowledged_by=None,
-            reopened=AlertRow.reopened + 1, count=AlertRow.count + 1, last_seen_at=at,
-            suppressed=action.suppressed, details=details,
-            next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
-        return await add_event(session, previous[0], "reopened", at, actor="device",
-                               details=details)
 
+async def _insert_alerts(session: AsyncSession, rows: list[dict[str, Any]]
+                         ) -> list[tuple[int, int]]:
+    """(id, count) per row, in order; count > 1 where another worker opened it first."""
     insert_ = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
-    statement = insert_(AlertRow).values(
-        device_id=action.device_id, type=action.type, subject=action.subject,
-        category=kind.category, severity=kind.severity, kind=action.kind,
-        site_id=action.site_id, jurisdiction=action.jurisdiction, status=Status.OPEN,
-        suppressed=action.suppressed, opened_at=at, last_seen_at=at, count=1, details=details,
-        next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy),
-        updated_at=datetime.now(UTC))
-    upsert_statement = statement.on_conflict_do_update(
+    statement = insert_(AlertRow)
+    upsert_ = statement.on_conflict_do_update(
         index_elements=["device_id", "type", "subject"], index_where=UNRESOLVED,
-        # Another worker opened it a moment ago: count the repeat on its alert.
         set_={"count": AlertRow.count + 1, "updated_at": statement.excluded.updated_at},
-    ).returning(AlertRow.id, AlertRow.count)
-    alert_id, count = (await session.execute(upsert_statement)).one()
-    action_name = "raised" if count == 1 else "repeated"
-    return await add_event(session, alert_id, action_name, at, actor="device", details=details)
+    ).returning(AlertRow.id, AlertRow.count, sort_by_parameter_order=True)
+    result = await session.execute(upsert_, rows)
+    return [(r[0], r[1]) for r in result]
+
+
+async def add_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[AlertEvent]:
+    if not rows:
+        return []
+    result = await session.execute(
+        insert(AlertEventRow).returning(AlertEventRow.id, sort_by_parameter_order=True), rows)
+    return [AlertEvent(id=r[0], **row) for r, row in zip(result, rows, strict=True)]
 
 
 async def clear_alerts(session: AsyncSession, action: Clear) -> list[AlertEvent]:
