@@ -64,12 +64,13 @@ class OfflineTracker:
                 return True
         return False
 
-    def due(self, now_ms: int) -> list[tuple[str, int]]:
-        """Devices whose deadline passed, with the deadline; they are no longer tracked."""
+    def due(self, now_ms: int, limit: int = 10_000) -> list[tuple[str, int]]:
+        """Devices whose deadline passed (at most ``limit``, so the lock the ingest
+        threads need is never held long), with the deadline; no longer tracked."""
         expired: list[tuple[str, int]] = []
         with self._lock:
             heap = self._heap
-            while heap and heap[0][0] <= now_ms:
+            while heap and heap[0][0] <= now_ms and len(expired) < limit:
                 deadline, device_id = heapq.heappop(heap)
                 current = self._deadline.get(device_id)
                 if current is None:

@@ -89,6 +89,8 @@ class AlertRecorder:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
+        self.announce_loop: asyncio.AbstractEventLoop | None = None
+        """Where announcements are made when the recorder runs on a thread of its own."""
 
     def submit(self, actions: list[Action], ack: Ack | None = None, *,
                trigger: str = "reading") -> Ack | None:
@@ -144,9 +146,18 @@ class AlertRecorder:
         for _, join, _, _ in batch:
             if join is not None:
                 join()
+        timings = [(actions, submitted, trigger) for actions, _, submitted, trigger in batch]
+        if self.announce_loop is None:
+            self._announce(changes, timings)
+        else:
+            self.announce_loop.call_soon_threadsafe(self._announce, changes, timings)
+        return changes
+
+    def _announce(self, changes: list[AlertChange],
+                  timings: list[tuple[list[Action], float, str]]) -> None:
         self.announcer.announce(changes)
         now, wall = time.monotonic(), time.time()
-        for actions, _, submitted, trigger in batch:
+        for actions, submitted, trigger in timings:
             self.metrics.pending.dec(len(actions))
             self.metrics.store_latency.observe(now - submitted)
             for action in actions:
@@ -155,7 +166,6 @@ class AlertRecorder:
                         max(0.0, wall - action.at_ms / 1000))
         for change in changes:
             self.metrics.changes.labels(change.action, change.alert.type).inc()
-        return changes
 
     async def _store(self, actions: list[Action]) -> list[AlertChange]:
         for attempt in range(3):
@@ -171,3 +181,53 @@ class AlertRecorder:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+class RecorderThread:
+    """Runs a recorder on a thread and event loop of its own, with its own database
+    connections, so storing a fire alarm never waits behind the API, the telemetry
+    writer or the status flushes on the main loop.  Announcements still happen on
+    the main loop (the live stream's queues live there)."""
+
+    def __init__(self, recorder: AlertRecorder, database_url: str) -> None:
+        self.recorder = recorder
+        self._url = database_url
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="alert-recorder", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    async def start(self) -> None:
+        self.recorder.announce_loop = asyncio.get_running_loop()
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait)
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # reported to start(), or logged after it
+            self._error = error
+            _LOGGER.exception("alert recorder thread stopped")
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        from firewarden.database import create_engine, session_factory
+
+        engine = create_engine(self._url)
+        self.recorder._sessions = session_factory(engine)
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._ready.set()
+        try:
+            await self.recorder.run(self._stop)
+        finally:
+            await engine.dispose()
+
+    async def stop(self) -> None:
+        """Drain what is queued, then stop (the broker redelivers anything not stored)."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join, 60)

@@ -48,7 +48,7 @@ from ingest import build_publisher, messages_file  # type: ignore[import-not-fou
 def histogram(metrics: str, name: str, labels: str = "") -> list[tuple[float, float]]:
     buckets = []
     for line in metrics.splitlines():
-        if line.startswith(f"{name}_bucket{{{labels}"):
+        if line.startswith(f"{name}_bucket{{") and labels in line:
             bound = line.split('le="')[1].split('"')[0]
             buckets.append((float("inf") if bound == "+Inf" else float(bound),
                             float(line.rsplit(" ", 1)[1])))
@@ -67,6 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--telemetry-rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--database-url", default=None,
+                        help="default: a SQLite file in the temp dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -82,7 +84,8 @@ def main() -> None:
             env = {**os.environ, "FIREWARDEN_MQTT_URL": mosquitto.url,
                    "FIREWARDEN_INFLUX_URL": influx.url, "FIREWARDEN_API_PORT": str(port),
                    "FIREWARDEN_DATA_DIR": str(work / "data"), "FIREWARDEN_LOG_LEVEL": "WARNING",
-                   "FIREWARDEN_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'fw.db'}"}
+                   "FIREWARDEN_DATABASE_URL": args.database_url
+                   or f"sqlite+aiosqlite:///{work / 'fw.db'}"}
             write_registry_csv(sim.fleet, work / "fleet.csv")
             subprocess.run([sys.executable, "-m", "firewarden.cli", "devices", "import",
                             str(work / "fleet.csv")], env=env, cwd=work, check=True,

@@ -26,7 +26,7 @@ from alerts.announce import Announcer
 from alerts.bus import AlertBus
 from alerts.engine import AlertEngine
 from alerts.offline import OfflineTracker
-from alerts.recorder import AlertMetrics, AlertRecorder
+from alerts.recorder import AlertMetrics, AlertRecorder, RecorderThread
 from alerts.timers import AlertTimers
 from alerts.webhooks import WebhookDispatcher
 from dashboard_api import Services, create_app
@@ -136,7 +136,7 @@ class Ingest:
         self._loops: list[asyncio.Task[None]] = []
         self._writer_stop = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
-        self._recorder_task: asyncio.Task[None] | None = None
+        self._recorder_thread = RecorderThread(self.recorder, settings.database_url)
 
     def _store(self, reading: Reading, device: DeviceInfo, ack: Callable[[], None] | None
                ) -> None:
@@ -157,7 +157,7 @@ class Ingest:
                        for loop in (self.registry, self.status, self.pending, self.dead_letters,
                                     self.timers, self.announcer.webhooks) if loop is not None]
         self._writer_task = asyncio.create_task(self.writer.run(self._writer_stop))
-        self._recorder_task = asyncio.create_task(self.recorder.run(self._writer_stop))
+        await self._recorder_thread.start()
         for listener in self.listeners:
             listener.start()
 
@@ -166,9 +166,9 @@ class Ingest:
         for listener in self.listeners:
             await asyncio.to_thread(listener.stop)
         self._writer_stop.set()
-        for task in (self._writer_task, self._recorder_task):
-            if task is not None:
-                await task
+        if self._writer_task is not None:
+            await self._writer_task
+        await self._recorder_thread.stop()
         self._stop.set()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for flusher in (self.status, self.pending, self.dead_letters):
