@@ -46,6 +46,7 @@ class CommandPublisher:
         self._client.loop_start()
 
     def stop(self) -> None:
+        self.connected.clear()  # a disconnect we asked for is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
 
 from dashboard_api.deps import Installer, Reader, ServicesDep, SessionDep
 from devices.registry import store
-from devices.registry.schemas import SiteCategory, SiteCreate, SitePublic, SitesPublic, SiteUpdate
+from devices.registry.schemas import (
+    MaintenanceRequest,
+    SiteCategory,
+    SiteCreate,
+    SitePublic,
+    SitesPublic,
+    SiteUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
@@ -52,3 +61,30 @@ async def delete_site(site_id: str, session: SessionDep, _: Installer) -> Respon
     await store.delete_site(session, site_id)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class SiteMaintenance(BaseModel):
+    site_id: str
+    devices: int
+    """How many devices changed."""
+    until: datetime | None
+
+
+@router.post("/{site_id}/maintenance")
+async def start_site_maintenance(site_id: str, request: MaintenanceRequest, session: SessionDep,
+                                 services: ServicesDep, _: Installer) -> SiteMaintenance:
+    """Every device of the site in maintenance until ``until`` (alerts recorded as
+    suppressed, no offline tracking); it ends by itself then."""
+    changed = await store.set_site_maintenance(session, site_id, request.until)
+    await session.commit()
+    await services.registry.refresh()
+    return SiteMaintenance(site_id=site_id, devices=changed, until=request.until)
+
+
+@router.delete("/{site_id}/maintenance")
+async def end_site_maintenance(site_id: str, session: SessionDep, services: ServicesDep,
+                               _: Installer) -> SiteMaintenance:
+    changed = await store.set_site_maintenance(session, site_id, None)
+    await session.commit()
+    await services.registry.refresh()
+    return SiteMaintenance(site_id=site_id, devices=changed, until=None)

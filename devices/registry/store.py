@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,6 +219,28 @@ async def set_maintenance(session: AsyncSession, device_id: str,
     await record_changes(session, device_ids=[device_id])
     await session.flush()
     return row
+
+
+async def set_site_maintenance(session: AsyncSession, site_id: str,
+                               until: datetime | None) -> int:
+    """Every device of the site (not decommissioned) in maintenance until ``until``, or
+    out of it (None); returns how many devices changed."""
+    await get_site(session, site_id)
+    now = utcnow()
+    if until is not None and until <= now:
+        raise InvalidReference("until", "must be in the future")
+    if until is not None and until - now > MAX_MAINTENANCE:
+        raise InvalidReference("until", "maintenance may last at most 30 days")
+    values: dict[str, Any] = ({"state": "maintenance", "maintenance_until": until}
+                              if until is not None
+                              else {"state": "active", "maintenance_until": None})
+    where = [DeviceRow.site_id == site_id, DeviceRow.state != "decommissioned"]
+    if until is None:
+        where.append(DeviceRow.state == "maintenance")
+    result = await session.execute(update(DeviceRow).where(*where).values(**values)
+                                   .execution_options(synchronize_session=False))
+    await record_changes(session, site_ids=[site_id])
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def set_decommissioned(session: AsyncSession, device_id: str, decommissioned: bool

@@ -264,3 +264,24 @@ async def test_rule_progress_survives_a_restart(database_url: str) -> None:
                    residual_current_ma=410)
         [hazard] = await alerts(second)
         assert hazard["type"] == "residual_current"
+
+
+async def test_site_maintenance_suppresses_every_device_of_the_site(api: ApiHarness) -> None:
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    installer = api.as_(Role.INSTALLER)
+    started = await api.client.post("/api/v1/sites/S1/maintenance", json={"until": until},
+                                    headers=installer)
+    assert started.status_code == 200 and started.json()["devices"] == 3
+    await send(api, "electrical", METER, "event", event="arc_fault")
+    [suppressed] = await alerts(api)
+    assert suppressed["suppressed"] is True
+    ended = await api.client.delete("/api/v1/sites/S1/maintenance", headers=installer)
+    assert ended.json()["devices"] == 3
+    await send(api, "smoke", SMOKE, "event", event="tamper")
+    [tamper] = await alerts(api, type="tamper")
+    assert tamper["suppressed"] is False
+    past = await api.client.post("/api/v1/sites/S1/maintenance",
+                                 json={"until": "2020-01-01T00:00:00Z"}, headers=installer)
+    assert past.status_code == 422 and past.json()["detail"][0]["loc"][-1] == "until"
+    assert (await api.client.post("/api/v1/sites/nowhere/maintenance", json={"until": until},
+                                  headers=installer)).status_code == 404
