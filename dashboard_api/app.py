@@ -6,7 +6,18 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from dashboard_api.deps import Services
-from dashboard_api.routes import alerts, devices, duty_checks, health, ingest, keys, sites, webhooks
+from dashboard_api.routes import (
+    alerts,
+    devices,
+    duty_checks,
+    health,
+    ingest,
+    keys,
+    sites,
+    stats,
+    stream,
+    webhooks,
+)
 from devices.registry.store import Conflict, InvalidReference, NotFound
 from firewarden import __version__
 
@@ -16,7 +27,8 @@ def create_app(services: Services) -> FastAPI:
                   description="Ingestion and alerting for smart fire monitoring.")
     app.state.services = services
     for router in (health.router, sites.router, devices.router, keys.router, ingest.router,
-                   alerts.router, duty_checks.router, webhooks.router):
+                   stream.router, alerts.router, duty_checks.router, webhooks.router,
+                   stats.router):
         app.include_router(router)
 
     @app.exception_handler(NotFound)

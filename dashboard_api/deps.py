@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.announce import Announcer
 from alerts.bus import AlertBus
+from dashboard_api.stream import AlertStream
 from devices.registry.cache import RegistryCache
 from firewarden.keys import Principal, Role, authenticate
 from firewarden.settings import Settings
 from ingest import MqttListener, Pipeline
 from ingest.commands import CommandPublisher
 from ingest.dead_letters import DeadLetterStore
+from ingest.readback import TelemetryReader
 
 
 @dataclass(slots=True)
@@ -32,6 +34,8 @@ class Services:
     dead_letters: DeadLetterStore | None = None
     announcer: Announcer = field(default_factory=lambda: Announcer(AlertBus()))
     commands: CommandPublisher | None = None
+    stream: AlertStream | None = None
+    telemetry: TelemetryReader | None = None
 
     @property
     def mqtt_connected(self) -> bool:

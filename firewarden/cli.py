@@ -188,6 +188,44 @@ def _cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_in_database(settings, work))
 
 
+PERIODS = {"day": 1, "week": 7, "month": 30}
+
+
+def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from alerts import stats
+
+    async def work(session: AsyncSession) -> int:
+        now = datetime.now(UTC)
+        end = args.to or now
+        start = end - timedelta(days=PERIODS[args.period])
+        result = await stats.summary(session, start, end, now, args.group_by)
+        if args.format == "csv":
+            sys.stdout.write(stats.to_csv(result).removeprefix("\ufeff")
+                             if sys.stdout.isatty() else stats.to_csv(result))
+        elif args.format == "json":
+            print(result.model_dump_json(indent=2))
+        else:
+            print(stats.to_text(result))
+        return 0
+
+    return asyncio.run(_in_database(settings, work))
+
+
+def _report_end(text: str) -> object:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give a time such as 2026-11-23T00:00:00+08:00") \
+            from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-11-23T00:00:00+08:00")
+    return moment
+
+
 def _progress_bar(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
@@ -355,6 +393,17 @@ def _parser() -> argparse.ArgumentParser:
     dump = devices.add_parser("export", help="write every device as CSV (import format)")
     dump.add_argument("file", type=Path, nargs="?", help="default: standard output")
     dump.set_defaults(handler=_cmd_devices_export)
+
+    report = commands.add_parser(
+        "report", help="the period's figures: alerts, fire alarms by outcome, false-alarm "
+        "rate, handling times, availability, duty checks, worst units")
+    report.add_argument("--period", choices=sorted(PERIODS), default="week",
+                        help="the day, week (7 days) or month (30 days) up to --to")
+    report.add_argument("--to", type=_report_end, default=None,
+                        help="end of the period (default now), with a time zone")
+    report.add_argument("--group-by", choices=["site", "jurisdiction", "category", "kind"])
+    report.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 

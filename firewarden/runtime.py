@@ -30,6 +30,7 @@ from alerts.recorder import AlertMetrics, AlertRecorder, RecorderThread
 from alerts.timers import AlertTimers
 from alerts.webhooks import WebhookDispatcher
 from dashboard_api import Services, create_app
+from dashboard_api.stream import AlertStream
 from devices import Channel, MessageDecoder, Reading
 from devices.registry.activity import PendingRecorder, StatusRecorder
 from devices.registry.cache import DeviceInfo, RegistryCache
@@ -45,6 +46,7 @@ from ingest.dead_letters import DeadLetterStore
 from ingest.influx import InfluxSink
 from ingest.metrics import IngestMetrics
 from ingest.points import point_for
+from ingest.readback import InfluxReader, SqlReader, TelemetryReader
 from ingest.sinks import RetryableError, TelemetrySink
 from ingest.spool import Spool
 from ingest.sql_store import SqlTelemetrySink
@@ -229,12 +231,21 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
 
     commands = CommandPublisher(endpoint, f"{settings.MQTT_CLIENT_ID}-commands")
     commands.start()
+    stream = AlertStream(sessions, ingest.announcer.bus,
+                         client_buffer=settings.STREAM_CLIENT_BUFFER,
+                         replay_limit=settings.STREAM_REPLAY_LIMIT)
+    stop_stream = asyncio.Event()
+    stream_task = asyncio.create_task(stream.run(stop_stream))
+    await stream.started()
+    reader: TelemetryReader = (InfluxReader(ingest.sink) if isinstance(ingest.sink, InfluxSink)
+                               else SqlReader(sessions))
     app = create_app(Services(settings=settings, pipeline=ingest.pipeline, sessions=sessions,
                               registry=ingest.registry, listeners=ingest.listeners,
                               dead_letters=ingest.dead_letters, announcer=ingest.announcer,
-                              commands=commands))
+                              commands=commands, stream=stream, telemetry=reader))
     server = _ApiServer(uvicorn.Config(app, host=settings.API_HOST, port=settings.API_PORT,
-                                       log_level="warning", access_log=False))
+                                       log_level="warning", access_log=False,
+                                       timeout_graceful_shutdown=3))
     stop_demo = threading.Event()
     demo_thread: threading.Thread | None = None
     try:
@@ -252,6 +263,8 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
         stop_demo.set()
         if demo_thread is not None and demo_thread.is_alive():
             await asyncio.to_thread(demo_thread.join, 10)
+        stop_stream.set()
+        await stream_task
         await asyncio.to_thread(commands.stop)
         await ingest.stop()
         if broker is not None:

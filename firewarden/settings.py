@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     ALERT_REMINDERS_PER_ESCALATION: Annotated[int, Field(ge=1, le=100)] = 3
     ALERT_FLAP_COOLDOWN_S: Annotated[float, Field(ge=0, le=86_400)] = 600.0
     """A condition back within this long after auto-resolving reopens the same alert."""
+    STREAM_KEEPALIVE_S: Annotated[float, Field(gt=0, le=300)] = 15.0
+    """A comment line this often keeps proxies from closing an idle alert stream."""
+    STREAM_CLIENT_BUFFER: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    """Changes a slow stream client may fall behind before it is told to resync."""
+    STREAM_REPLAY_LIMIT: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
+    """A reconnecting client further behind than this is told to reload."""
     OFFLINE_STARTUP_GRACE_S: Annotated[float, Field(ge=0, le=3600)] = 30.0
     """After a start, deadlines already past wait this long for the broker's backlog."""
     """Disk spool limit; when full, messages are no longer acknowledged."""

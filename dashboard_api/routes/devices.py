@@ -3,7 +3,9 @@ pending (unregistered) devices waiting to be adopted."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -26,6 +28,7 @@ from devices.registry.schemas import (
     PendingDevicesPublic,
     PendingRegister,
 )
+from ingest.points import MEASUREMENTS
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -167,6 +170,53 @@ async def list_devices(
 async def get_device(device_id: str, session: SessionDep, _: Reader) -> DevicePublic:
     """The device with its live status: last seen, online, battery, signal, last values."""
     return await store.get_device(session, device_id)
+
+
+class TelemetryPoint(BaseModel):
+    ts: datetime
+    values: dict[str, float | int | bool | str | None]
+
+
+class TelemetrySeries(BaseModel):
+    device_id: str
+    kind: str
+    step_s: int
+    points: list[TelemetryPoint]
+    """Mean of each numeric field per step (steps without data are left out)."""
+
+
+@router.get("/{device_id}/telemetry")
+async def device_telemetry(
+    device_id: str, session: SessionDep, services: ServicesDep, _: Reader,
+    from_: Annotated[datetime | None, Query(alias="from", description="default: 24 h ago")]
+    = None,
+    to: Annotated[datetime | None, Query(description="default: now")] = None,
+    step: Annotated[int | None, Query(ge=1, le=86_400,
+                                      description="seconds; default: about 300 steps")] = None,
+) -> TelemetrySeries:
+    """Recent telemetry for charts, downsampled from InfluxDB (or the local store)."""
+    device = await store.get_device(session, device_id)
+    if services.telemetry is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no telemetry store here")
+    end = to or datetime.now(UTC)
+    start = from_ or end - timedelta(hours=24)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["query", "from" if start.tzinfo is None else "to"], "type": "timezone",
+            "msg": "give a time zone, e.g. 2026-11-22T08:00:00Z"}])
+    span_s = (end - start).total_seconds()
+    step_s = step or max(1, math.ceil(span_s / 300))
+    try:
+        series = await services.telemetry.series(
+            MEASUREMENTS[DeviceKind(device.kind)], device_id, int(start.timestamp() * 1000),
+            int(end.timestamp() * 1000), step_s)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["query", "to" if "after" in str(error) else "step"], "type": "range",
+            "msg": str(error)}]) from None
+    return TelemetrySeries(device_id=device_id, kind=device.kind, step_s=step_s, points=[
+        TelemetryPoint(ts=datetime.fromtimestamp(ts / 1000, UTC), values=values)
+        for ts, values in series])
 
 
 @router.patch("/{device_id}")

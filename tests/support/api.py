@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.announce import Announcer
@@ -19,15 +22,18 @@ from alerts.store import Policy
 from alerts.timers import AlertTimers
 from alerts.webhooks import WebhookDispatcher
 from dashboard_api import Services, create_app
+from dashboard_api.stream import AlertStream
 from devices import MessageDecoder
 from devices.registry.activity import PendingRecorder, StatusRecorder
 from devices.registry.cache import RegistryCache
 from firewarden.database import open_database
 from firewarden.keys import Role, create_key
+from firewarden.ports import free_port
 from firewarden.settings import Settings
 from ingest import Pipeline
 from ingest.commands import CommandPublisher
 from ingest.dead_letters import DeadLetterStore
+from ingest.readback import SqlReader, TelemetryReader
 
 
 @dataclass
@@ -45,6 +51,8 @@ class ApiHarness:
     engine: AlertEngine
     timers: AlertTimers
     webhooks: WebhookDispatcher
+    stream: AlertStream
+    app: FastAPI
     clock: list[float]
     """clock[0] is "now" for the alert engine and timers (a test moves it)."""
 
@@ -60,7 +68,8 @@ class ApiHarness:
 
 @asynccontextmanager
 async def api_harness(database_url: str, *, commands: CommandPublisher | None = None,
-                      policy: Policy | None = None, **settings: object
+                      policy: Policy | None = None, telemetry: TelemetryReader | None = None,
+                      stream_buffer: int = 1000, **settings: object
                       ) -> AsyncIterator[ApiHarness]:
     config = Settings(DATABASE_URL=database_url, **settings)  # type: ignore[arg-type]
     clock = [time.time()]
@@ -86,10 +95,35 @@ async def api_harness(database_url: str, *, commands: CommandPublisher | None = 
             for role in Role:
                 _, keys[role] = await create_key(session, name=f"test {role}", role=role)
             await session.commit()
+        stream = AlertStream(sessions, bus, client_buffer=stream_buffer)
         app = create_app(Services(settings=config, pipeline=pipeline, sessions=sessions,
                                   registry=registry, dead_letters=dead_letters,
-                                  announcer=announcer, commands=commands))
+                                  announcer=announcer, commands=commands, stream=stream,
+                                  telemetry=telemetry or SqlReader(sessions)))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield ApiHarness(client, sessions, registry, pipeline, status, pending,
-                             dead_letters, keys, bus, recorder, engine, timers, webhooks, clock)
+                             dead_letters, keys, bus, recorder, engine, timers, webhooks, stream,
+                             app, clock)
+
+
+@asynccontextmanager
+async def serving(harness: ApiHarness) -> AsyncIterator[str]:
+    """The harness's app on a real uvicorn server (streams need a real connection), with
+    the stream hub running; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(harness.app, host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=1))
+    stop = asyncio.Event()
+    hub = asyncio.create_task(harness.stream.run(stop))
+    await harness.stream.started()
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn only sets a bool)
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        stop.set()
+        await hub
