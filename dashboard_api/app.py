@@ -1,9 +1,13 @@
-"""The FastAPI application: health, metrics, and the registry and key APIs."""
+"""The FastAPI application: health, metrics, the registry, alert, statistics and key APIs,
+and the console at ``/``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from dashboard_api.deps import Services
 from dashboard_api.routes import (
@@ -21,11 +25,19 @@ from dashboard_api.routes import (
 from devices.registry.store import Conflict, InvalidReference, NotFound
 from firewarden import __version__
 
+CONSOLE = Path(__file__).parent / "console"
+
 
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="Firewarden", version=__version__,
                   description="Ingestion and alerting for smart fire monitoring.")
     app.state.services = services
+    app.mount("/console", StaticFiles(directory=CONSOLE), name="console")
+
+    @app.get("/", include_in_schema=False)
+    async def console() -> FileResponse:
+        """The monitoring-centre console (plain HTML and JavaScript, no build step)."""
+        return FileResponse(CONSOLE / "index.html", headers={"Cache-Control": "no-cache"})
     for router in (health.router, sites.router, devices.router, keys.router, ingest.router,
                    stream.router, alerts.router, duty_checks.router, webhooks.router,
                    stats.router):
