@@ -1,0 +1,146 @@
+"""The console in a real browser (Debian's headless Chromium driven by Playwright) against
+``firewarden up`` and a real Mosquitto: sign in, a fire alarm appears on the board within
+2 seconds, is acknowledged and resolved with an outcome, and the fleet counts match the API.
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from firewarden.ports import free_port
+from simulators import FleetSimulation, SimConfig, write_registry_csv
+from tests.support.mosquitto import MosquittoServer
+from tests.support.mqtt import publish
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian chromium is not installed (scripts/test installs it)")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"]
+
+
+class Console:
+    def __init__(self, tmp: Path, mosquitto: MosquittoServer) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mosquitto = mosquitto
+        self.prefix = f"cons{os.getpid()}"
+        self.env = {**os.environ, "FIREWARDEN_MQTT_URL": mosquitto.url,
+                    "FIREWARDEN_TOPIC_PREFIX": self.prefix,
+                    "FIREWARDEN_MQTT_CLIENT_ID": f"ingest-{self.prefix}",
+                    "FIREWARDEN_API_PORT": str(self.port), "FIREWARDEN_DATA_DIR": str(tmp / "data"),
+                    "FIREWARDEN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'fw.db'}"}
+        self.sim = FleetSimulation(SimConfig(smoke=3, electrical=2, controlrooms=1, seed=3,
+                                             prefix=self.prefix))
+        fleet = tmp / "fleet.csv"
+        write_registry_csv(self.sim.fleet, fleet)
+        self.cli("devices", "import", str(fleet))
+        self.key = self.cli("keys", "create", "--role", "operator", "--name", "console test")
+        self.process = subprocess.Popen([sys.executable, "-m", "firewarden.cli", "up"],
+                                        env=self.env, cwd=tmp, stdout=subprocess.DEVNULL,
+                                        stderr=(tmp / "up.log").open("w"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError((tmp / "up.log").read_text())
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "firewarden.cli", *args], env=self.env,
+                              capture_output=True, text=True, check=True, timeout=120
+                              ).stdout.strip()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return httpx.get(f"{self.url}{path}", params=params,
+                         headers={"Authorization": f"Bearer {self.key}"}).json()
+
+    def send(self, kind: str, device_id: str, channel: str, **body: Any) -> None:
+        body.setdefault("ts", int(time.time() * 1000))
+        publish(self.mosquitto.port, f"{self.prefix}/{kind}/{device_id}/{channel}",
+                json.dumps(body).encode())
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+@pytest.fixture
+def console(tmp_path: Path, mosquitto: MosquittoServer) -> Iterator[Console]:
+    c = Console(tmp_path, mosquitto)
+    yield c
+    c.close()
+
+
+def test_an_operator_works_a_fire_alarm_in_the_browser(console: Console,
+                                                       artifacts_dir: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    smoke = [d.id for d in console.sim.fleet.devices if d.kind == "smoke"]
+    console.send("smoke", smoke[1], "telemetry", battery_pct=90, rsrp_dbm=-85)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page.goto(console.url)
+        page.get_by_test_id("key").fill("fwk_wrong")
+        page.get_by_test_id("sign-in-button").click()
+        expect(page.get_by_test_id("banner")).to_contain_text("密钥无效")
+        page.get_by_test_id("key").fill(console.key)
+        page.get_by_test_id("sign-in-button").click()
+        expect(page.get_by_test_id("no-alerts")).to_be_visible()
+        expect(page.get_by_test_id("stream-state")).to_have_attribute("data-state", "live")
+
+        published = time.monotonic()
+        console.send("smoke", smoke[0], "event", event="smoke_alarm", smoke_db_per_m=0.31)
+        fire = page.locator('[data-testid="alert-card"][data-type="fire"]')
+        expect(fire).to_be_visible(timeout=2000)
+        assert time.monotonic() - published < 2.0
+        expect(fire).to_have_class("card critical pinned")
+        page.screenshot(path=str(artifacts_dir / "console-fire-alarm.png"), full_page=True)
+
+        fire.get_by_test_id("acknowledge").click()
+        expect(fire).to_have_attribute("data-status", "acknowledged")
+        fire.get_by_test_id("resolve").click()
+        page.get_by_test_id("resolve-confirm").click()  # no outcome: refused
+        expect(page.locator("#resolve-error")).to_be_visible()
+        page.get_by_test_id("resolve-outcome").select_option("false_alarm")
+        page.get_by_test_id("resolve-note").fill("厨房油烟")
+        page.get_by_test_id("resolve-confirm").click()
+        expect(fire).to_have_count(0)
+        expect(page.get_by_test_id("no-alerts")).to_be_visible()
+
+        [stored] = console.get("/api/v1/alerts", type="fire")["data"]
+        assert (stored["status"], stored["outcome"], stored["acknowledged_by"]) == (
+            "resolved", "false_alarm", "console test")
+
+        deadline = time.monotonic() + 20  # device status is written every 5 s
+        while console.get("/api/v1/stats/fleet")["total"]["online"] < 2 \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        page.locator('#tabs button[data-tab="fleet"]').click()
+        totals = console.get("/api/v1/stats/fleet")["total"]
+        row = page.locator('[data-testid="fleet-kind"] tr[data-key="devices"]')
+        for column in ("devices", "online", "offline", "never_seen", "maintenance"):
+            expect(row.locator(f'td[data-col="{column}"]')).to_have_text(str(totals[column]))
+        assert totals["online"] == 2 and totals["devices"] == 6  # the two that reported
+
+        page.get_by_test_id("lang").click()
+        expect(page.locator('#tabs button[data-tab="board"]')).to_have_text("Alerts")
+        page.screenshot(path=str(artifacts_dir / "console-fleet.png"), full_page=True)
+        browser.close()
