@@ -24,8 +24,6 @@ from tests.support.mosquitto import MosquittoServer
 from tests.support.mqtt import publish
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian chromium is not installed (scripts/test installs it)")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync"]
@@ -91,6 +89,8 @@ def console(tmp_path: Path, mosquitto: MosquittoServer) -> Iterator[Console]:
 def test_an_operator_works_a_fire_alarm_in_the_browser(console: Console,
                                                        artifacts_dir: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian chromium is missing: scripts/test installs it"
 
     smoke = [d.id for d in console.sim.fleet.devices if d.kind == "smoke"]
     console.send("smoke", smoke[1], "telemetry", battery_pct=90, rsrp_dbm=-85)
