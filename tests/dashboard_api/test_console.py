@@ -5,23 +5,15 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from firewarden.ports import free_port
-from simulators import FleetSimulation, SimConfig, write_registry_csv
 from tests.support.mosquitto import MosquittoServer
-from tests.support.mqtt import publish
+from tests.support.up import UpProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,64 +21,14 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
                 "--disable-sync"]
 
 
-class Console:
-    def __init__(self, tmp: Path, mosquitto: MosquittoServer) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.mosquitto = mosquitto
-        self.prefix = f"cons{os.getpid()}"
-        self.env = {**os.environ, "FIREWARDEN_MQTT_URL": mosquitto.url,
-                    "FIREWARDEN_TOPIC_PREFIX": self.prefix,
-                    "FIREWARDEN_MQTT_CLIENT_ID": f"ingest-{self.prefix}",
-                    "FIREWARDEN_API_PORT": str(self.port), "FIREWARDEN_DATA_DIR": str(tmp / "data"),
-                    "FIREWARDEN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'fw.db'}"}
-        self.sim = FleetSimulation(SimConfig(smoke=3, electrical=2, controlrooms=1, seed=3,
-                                             prefix=self.prefix))
-        fleet = tmp / "fleet.csv"
-        write_registry_csv(self.sim.fleet, fleet)
-        self.cli("devices", "import", str(fleet))
-        self.key = self.cli("keys", "create", "--role", "operator", "--name", "console test")
-        self.process = subprocess.Popen([sys.executable, "-m", "firewarden.cli", "up"],
-                                        env=self.env, cwd=tmp, stdout=subprocess.DEVNULL,
-                                        stderr=(tmp / "up.log").open("w"))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError((tmp / "up.log").read_text())
-
-    def cli(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "firewarden.cli", *args], env=self.env,
-                              capture_output=True, text=True, check=True, timeout=120
-                              ).stdout.strip()
-
-    def get(self, path: str, **params: Any) -> Any:
-        return httpx.get(f"{self.url}{path}", params=params,
-                         headers={"Authorization": f"Bearer {self.key}"}).json()
-
-    def send(self, kind: str, device_id: str, channel: str, **body: Any) -> None:
-        body.setdefault("ts", int(time.time() * 1000))
-        publish(self.mosquitto.port, f"{self.prefix}/{kind}/{device_id}/{channel}",
-                json.dumps(body).encode())
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-
-
 @pytest.fixture
-def console(tmp_path: Path, mosquitto: MosquittoServer) -> Iterator[Console]:
-    c = Console(tmp_path, mosquitto)
+def console(tmp_path: Path, mosquitto: MosquittoServer) -> Iterator[UpProcess]:
+    c = UpProcess(tmp_path, mosquitto)
     yield c
     c.close()
 
 
-def test_an_operator_works_a_fire_alarm_in_the_browser(console: Console,
+def test_an_operator_works_a_fire_alarm_in_the_browser(console: UpProcess,
                                                        artifacts_dir: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
