@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,7 +87,7 @@ class NoteRequest(BaseModel):
 
 
 class BulkAcknowledgeRequest(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=1000)
     note: str = Field("", max_length=2000)
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,3 +93,10 @@ Reader = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTALLER, Rol
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Installer = Annotated[Principal, Depends(require(Role.INSTALLER))]
 Admin = Annotated[Principal, Depends(require())]
+
+
+MAX_ID = 2**63 - 1
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
+"""Bounded so that a huge number is a 422 naming the parameter, never a database error."""

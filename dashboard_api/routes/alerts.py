@@ -26,7 +26,7 @@ from alerts.schemas import (
     ResolveRequest,
 )
 from alerts.store import AlertEvent
-from dashboard_api.deps import Operator, Reader, ServicesDep, SessionDep
+from dashboard_api.deps import Limit, Offset, Operator, Reader, RowId, ServicesDep, SessionDep
 from devices.kinds import DeviceKind
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -46,7 +46,7 @@ async def list_alerts(
     from_: Annotated[datetime | None, Query(alias="from", description="opened at or after")] = None,
     to: Annotated[datetime | None, Query(description="opened before")] = None,
     include_suppressed: bool = True,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> AlertsPublic:
     """Newest first.  Repeat ``status``, ``type``, ``category`` or ``severity`` to match any."""
     rows, count = await lifecycle.list_alerts(session, lifecycle.AlertFilter(
@@ -58,7 +58,7 @@ async def list_alerts(
 
 
 @router.get("/{alert_id}")
-async def get_alert(alert_id: int, session: SessionDep, _: Reader) -> AlertDetail:
+async def get_alert(alert_id: RowId, session: SessionDep, _: Reader) -> AlertDetail:
     """One alert with its whole history (who, when, what, note)."""
     row = await _found(lifecycle.get_alert(session, alert_id))
     events = await lifecycle.history(session, alert_id)
@@ -67,7 +67,7 @@ async def get_alert(alert_id: int, session: SessionDep, _: Reader) -> AlertDetai
 
 
 @router.post("/{alert_id}/acknowledge")
-async def acknowledge(alert_id: int, request: AcknowledgeRequest, session: SessionDep,
+async def acknowledge(alert_id: RowId, request: AcknowledgeRequest, session: SessionDep,
                       services: ServicesDep, principal: Operator) -> AlertPublic:
     """``open -> acknowledged``; stops reminders.  409 if already acknowledged or resolved."""
     event = await _transition(lifecycle.acknowledge(session, alert_id, principal.name,
@@ -76,7 +76,7 @@ async def acknowledge(alert_id: int, request: AcknowledgeRequest, session: Sessi
 
 
 @router.post("/{alert_id}/resolve")
-async def resolve(alert_id: int, request: ResolveRequest, session: SessionDep,
+async def resolve(alert_id: RowId, request: ResolveRequest, session: SessionDep,
                   services: ServicesDep, principal: Operator) -> AlertPublic:
     """Close the alert.  A fire alarm needs an ``outcome`` (409 without one)."""
     event = await _transition(lifecycle.resolve(session, alert_id, principal.name,
@@ -85,7 +85,7 @@ async def resolve(alert_id: int, request: ResolveRequest, session: SessionDep,
 
 
 @router.post("/{alert_id}/notes")
-async def add_note(alert_id: int, request: NoteRequest, session: SessionDep,
+async def add_note(alert_id: RowId, request: NoteRequest, session: SessionDep,
                    services: ServicesDep, principal: Operator) -> AlertPublic:
     event = await _found(lifecycle.add_note(session, alert_id, principal.name, request.note))
     return await _commit(session, services, [event], alert_id)

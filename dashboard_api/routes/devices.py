@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashboard_api.deps import Installer, Reader, Services, ServicesDep, SessionDep
+from dashboard_api.deps import Installer, Limit, Offset, Reader, Services, ServicesDep, SessionDep
 from devices.kinds import DeviceKind
 from devices.registry import store
 from devices.registry.csv_import import CsvImportError, export_csv, import_csv
@@ -62,7 +62,15 @@ async def _committed(session: AsyncSession, services: Services, device_id: str) 
 
 
 # --- bulk import / export (declared before /{device_id}) ------------------------------------
-@router.post("/import", responses={422: {"model": ImportReport}, 413: {}},
+_IMPORT_REFUSED = {"description": "atomic import with bad rows (the report), an unreadable "
+                   "file, or invalid parameters", "content": {"application/json": {"schema": {
+                       "anyOf": [{"$ref": "#/components/schemas/ImportReport"},
+                                 {"$ref": "#/components/schemas/HTTPValidationError"},
+                                 {"type": "object", "properties": {"detail": {"type": "string"}},
+                                  "required": ["detail"]}]}}}}
+
+
+@router.post("/import", responses={422: _IMPORT_REFUSED, 413: {}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "text/csv": {"schema": {"type": "string", "format": "binary"}}}}})
 async def import_devices(
@@ -116,7 +124,7 @@ async def export_devices(session: SessionDep, _: Reader) -> Response:
 @router.get("/pending")
 async def list_pending(
     session: SessionDep, _: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> PendingDevicesPublic:
     """Devices that send messages but are not registered, most recently seen first."""
     rows, count = await store.list_pending(session, offset=offset, limit=limit)
@@ -158,7 +166,7 @@ async def list_devices(
     jurisdiction: str | None = None,
     q: Annotated[str | None, Query(
         max_length=100, description="id, location, site name, vendor or model")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> DevicesPublic:
     data, count = await store.list_devices(session, store.DeviceFilter(
         site_id=site_id, kind=kind.value if kind else None, state=state, status=status_,

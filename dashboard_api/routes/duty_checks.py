@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from alerts import duty_checks
 from alerts.duty_checks import DutyCheckBatch, DutyCheckPublic, DutyCheckRequest, DutyChecksPublic
-from dashboard_api.deps import Operator, Reader, ServicesDep, SessionDep
+from dashboard_api.deps import Limit, Offset, Operator, Reader, ServicesDep, SessionDep
 from ingest.commands import CommandError
 
 router = APIRouter(prefix="/api/v1/duty-checks", tags=["duty checks"])
@@ -60,7 +60,7 @@ async def list_duty_checks(
                        Query(alias="status")] = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> DutyChecksPublic:
     """Newest first, with each answer's response time."""
     rows, count = await duty_checks.list_checks(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from dashboard_api.deps import Installer, ServicesDep, SessionDep
+from dashboard_api.deps import Installer, Limit, Offset, ServicesDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
@@ -38,7 +37,7 @@ class RejectedMessages(BaseModel):
 async def list_rejected(
     session: SessionDep, services: ServicesDep, _: Installer,
     reason: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> RejectedMessages:
     """Rejected messages, newest first: topic, reason, time and the start of the payload."""
     if services.dead_letters is None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from dashboard_api.deps import Admin, SessionDep
+from dashboard_api.deps import Admin, RowId, SessionDep
 from firewarden import keys
 from firewarden.auth_tables import ApiKeyRow
 
@@ -52,7 +52,7 @@ async def list_keys(session: SessionDep, _: Admin) -> list[KeyPublic]:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_key(key_id: int, session: SessionDep, _: Admin) -> Response:
+async def revoke_key(key_id: RowId, session: SessionDep, _: Admin) -> Response:
     if not await keys.revoke_key(session, key_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")
     await session.commit()

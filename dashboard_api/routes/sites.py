@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
-from dashboard_api.deps import Installer, Reader, ServicesDep, SessionDep
+from dashboard_api.deps import Installer, Limit, Offset, Reader, ServicesDep, SessionDep
 from devices.registry import store
 from devices.registry.schemas import (
     MaintenanceRequest,
@@ -34,7 +34,7 @@ async def list_sites(
     session: SessionDep, _: Reader,
     jurisdiction: str | None = None, category: SiteCategory | None = None,
     q: Annotated[str | None, Query(max_length=100, description="id, name or address")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> SitesPublic:
     data, count = await store.list_sites(session, jurisdiction=jurisdiction, category=category,
                                          q=q, offset=offset, limit=limit)

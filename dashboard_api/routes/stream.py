@@ -46,7 +46,7 @@ async def alert_stream(
     severity: Annotated[list[Severity] | None, Query()] = None,
     category: Annotated[list[Category] | None, Query()] = None,
     type_: Annotated[list[str] | None, Query(alias="type", max_length=20)] = None,
-    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Live alert changes, filtered per connection; suppressed alerts are never sent."""

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from alerts.catalog import ALERT_TYPES, Category, Severity
 from alerts.tables import WebhookDeliveryRow, WebhookRow
-from dashboard_api.deps import Admin, SessionDep
+from dashboard_api.deps import Admin, Limit, Offset, RowId, SessionDep
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -117,7 +117,7 @@ async def list_webhooks(session: SessionDep, _: Admin) -> list[WebhookPublic]:
     return [WebhookPublic.model_validate(r) for r in rows]
 
 
-async def _get(session: SessionDep, webhook_id: int) -> WebhookRow:
+async def _get(session: SessionDep, webhook_id: RowId) -> WebhookRow:
     row = await session.get(WebhookRow, webhook_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no webhook {webhook_id}")
@@ -125,7 +125,7 @@ async def _get(session: SessionDep, webhook_id: int) -> WebhookRow:
 
 
 @router.patch("/{webhook_id}")
-async def update_webhook(webhook_id: int, request: WebhookUpdate, session: SessionDep,
+async def update_webhook(webhook_id: RowId, request: WebhookUpdate, session: SessionDep,
                          _: Admin) -> WebhookPublic:
     _unknown_types(request.types)
     row = await _get(session, webhook_id)
@@ -136,7 +136,7 @@ async def update_webhook(webhook_id: int, request: WebhookUpdate, session: Sessi
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_webhook(webhook_id: int, session: SessionDep, _: Admin) -> Response:
+async def delete_webhook(webhook_id: RowId, session: SessionDep, _: Admin) -> Response:
     await session.delete(await _get(session, webhook_id))
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -144,10 +144,10 @@ async def delete_webhook(webhook_id: int, session: SessionDep, _: Admin) -> Resp
 
 @router.get("/{webhook_id}/deliveries")
 async def list_deliveries(
-    webhook_id: int, session: SessionDep, _: Admin,
+    webhook_id: RowId, session: SessionDep, _: Admin,
     status_: Annotated[Literal["pending", "delivered", "failed"] | None,
                        Query(alias="status")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0, limit: Limit = 100,
 ) -> DeliveriesPublic:
     """The delivery log, newest first: attempts, last response, last error."""
     await _get(session, webhook_id)
