@@ -39,6 +39,7 @@ from firewarden.ports import free_port  # noqa: E402
 from simulators import write_registry_csv  # noqa: E402
 from tests.support.influx import InfluxServer  # noqa: E402
 from tests.support.mosquitto import MosquittoServer  # noqa: E402
+from tests.support.up import wait_ready  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -92,13 +93,7 @@ def main() -> None:
                            capture_output=True)
             up = subprocess.Popen([sys.executable, "-m", "firewarden.cli", "up"], env=env,
                                   cwd=work, stdout=subprocess.DEVNULL)
-            for _ in range(200):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_ready(f"http://127.0.0.1:{port}", 20)
             detectors = [d for d in sim.fleet.devices if d.kind == "smoke"]
             stop = threading.Event()
 

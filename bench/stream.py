@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from firewarden.ports import free_port  # noqa: E402
 from simulators import FleetSimulation, SimConfig, write_registry_csv  # noqa: E402
 from tests.support.mosquitto import MosquittoServer  # noqa: E402
+from tests.support.up import wait_ready  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -128,13 +129,7 @@ def main() -> None:
             up = subprocess.Popen([sys.executable, "-m", "firewarden.cli", "up"], env=env,
                                   cwd=work, stdout=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_ready(url)
             detectors = [d.id for d in sim.fleet.devices if d.kind == "smoke"]
             asyncio.run(run(args, url, key, up.pid, mosquitto.port, detectors))
         finally:

@@ -21,6 +21,19 @@ from tests.support.mqtt import publish
 _runs = itertools.count(1)
 
 
+def wait_ready(url: str, seconds: float = 60) -> bool:
+    """Wait until ``{url}/ready`` answers 200 (MQTT connected, database reachable)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready").status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class UpProcess:
     """``firewarden up`` against a test Mosquitto, with a small registered fleet and an
     operator key; ``restart`` keeps the database."""
@@ -48,15 +61,8 @@ class UpProcess:
         self.process = subprocess.Popen([sys.executable, "-m", "firewarden.cli", "up"],
                                         env=self.env, cwd=self.tmp, stdout=subprocess.DEVNULL,
                                         stderr=(self.tmp / "up.log").open("a"))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ready").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError((self.tmp / "up.log").read_text())
+        if not wait_ready(self.url):
+            raise AssertionError((self.tmp / "up.log").read_text())
 
     def restart(self) -> None:
         self.close()
