@@ -332,7 +332,8 @@ def _banner(settings: Settings, endpoint: MqttEndpoint, embedded: bool, demo: bo
     broker = f"{endpoint.display} ({'embedded' if embedded else 'external'})"
     lines = [
         "Firewarden is up.",
-        f"  API:     {api}  (health {api}/health, metrics {api}/metrics)",
+        f"  Console: {api}/  (sign in with an API key)",
+        f"  API:     {api}/api/v1  (docs {api}/docs, health {api}/health, metrics {api}/metrics)",
         f"  MQTT:    {broker}, topics {settings.TOPIC_PREFIX}/<kind>/<device_id>/<channel>",
         f"  Data:    {settings.DATA_DIR.resolve()}",
     ]

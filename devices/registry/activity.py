@@ -31,6 +31,7 @@ from firewarden.database import upsert
 _LOGGER = logging.getLogger(__name__)
 
 KEPT_PAYLOAD_CHARS = 1024
+FLUSH_CHUNK = 500
 
 
 class _Batcher:
@@ -48,15 +49,23 @@ class _Batcher:
         return batch
 
     async def flush(self) -> int:
+        """Write what was collected, ``FLUSH_CHUNK`` rows per transaction: on SQLite a
+        transaction holds the one write lock, and an alert waiting for it must not wait
+        behind ten thousand status rows."""
         batch = self._take()
         if not batch:
             return 0
+        items = list(batch.items())
+        written = 0
         try:
-            async with self._sessions() as session:
-                await self._write(session, list(batch.values()))
-                await session.commit()
+            for start in range(0, len(items), FLUSH_CHUNK):
+                chunk = items[start:start + FLUSH_CHUNK]
+                async with self._sessions() as session:
+                    await self._write(session, [row for _, row in chunk])
+                    await session.commit()
+                written += len(chunk)
         except Exception:
-            self._merge_back(batch)  # kept for the next flush, never dropped
+            self._merge_back(dict(items[written:]))  # kept for the next flush, never dropped
             raise
         return len(batch)
 
