@@ -13,8 +13,10 @@ the pipeline acknowledges a message only once it is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
+import struct
 import threading
 
 import paho.mqtt.client as mqtt
@@ -23,12 +25,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devices import Channel
 from firewarden.settings import MqttEndpoint
+from ingest.acks import BrokerAck
 from ingest.pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
+_PUBACK = struct.Struct("!BBH")
 
 
 class MqttListener:
@@ -116,17 +120,32 @@ class MqttListener:
         self.connected.clear()
         self.pipeline.metrics.mqtt_connected.labels(self.lane.value).set(0)
 
+    def ack_many(self, mids: list[int]) -> None:
+        """Send the PUBACKs of these messages as one packet (any thread).
+
+        Uses paho's outgoing queue directly (paho 2.x: a deque its network thread
+        drains, woken through a socket pair), because ``Client.ack`` costs a queue
+        entry and a wake-up per message.
+        """
+        if not mids:
+            return
+        client = self._client
+        packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
+        client._out_packet.append({"command": mqtt.PUBACK, "mid": mids[-1], "qos": 1,
+                                   "pos": 0, "to_process": len(packet), "packet": packet,
+                                   "info": None})
+        wake = client._sockpairW
+        if wake is not None:
+            # BlockingIOError: the loop is already awake; OSError: the client is closing.
+            with contextlib.suppress(BlockingIOError, OSError):
+                wake.send(b"0")
+
     def _on_message(self, _client: mqtt.Client, _userdata: object,
                     message: mqtt.MQTTMessage) -> None:
         try:
             topic = message.topic
         except UnicodeDecodeError:  # MQTT requires UTF-8 topics; a broker should not pass one
             topic = message._topic.decode("utf-8", "replace")
-        ack = None
-        if message.qos > 0:
-            client, mid, qos = self._client, message.mid, message.qos
-
-            def ack() -> None:  # called once the message's point is durable
-                client.ack(mid, qos)
-
+        # Called once the message is durable (QoS 1; Firewarden subscribes with nothing else).
+        ack = BrokerAck(self, message.mid) if message.qos == 1 else None
         self.pipeline.handle(topic, bytes(message.payload), ack)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from firewarden.aio import sleep_or_stop, wait_any
+from ingest.acks import ack_all
 from ingest.dead_letters import DeadLetterStore
 from ingest.line_protocol import encode_point
 from ingest.metrics import IngestMetrics
@@ -127,11 +128,11 @@ class TelemetryWriter:
                                 self.sink.name, error, self.spool.directory)
                 await self._to_spool(points, final=final)
                 self._replay_wake.set()
+        ack_all(ack for _, _, ack in batch)
         now_ms = time.time() * 1000
-        for _, received_ms, ack in batch:
-            if ack is not None:
-                ack()
-            self.metrics.lag.observe(max(0.0, (now_ms - received_ms) / 1000))
+        lag = self.metrics.lag
+        for _, received_ms, _ in batch:
+            lag.observe(max(0.0, (now_ms - received_ms) / 1000))
         self.metrics.unacked.set(len(self._pending))
 
     async def _to_spool(self, points: list[Point], *, final: bool = False) -> None:
