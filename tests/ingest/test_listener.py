@@ -91,3 +91,36 @@ def test_reconnects_and_resubscribes_after_broker_restart(tmp_path: object) -> N
     finally:
         listener.stop()
         server.stop()
+
+
+def _session(mosquitto: MosquittoServer, *, expect: int, acknowledge: bool) -> int:
+    """One persistent session of the ack-test client: how many messages it received; with
+    ``acknowledge`` they are all acknowledged in one batch (``ack_all``)."""
+    from ingest.acks import Ack, ack_all
+
+    held: list[Ack | None] = []
+    pipeline = Pipeline(MessageDecoder("ackt"), registry(("D1", DeviceKind.SMOKE)),
+                        store=lambda _reading, _device, ack: held.append(ack))
+    listener = MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="ackt",
+                            client_id="ack-test", lane=Channel.TELEMETRY)
+    listener.start()
+    try:
+        assert listener.connected.wait(10)
+        wait(lambda: len(held) >= expect, timeout=5 if expect else 1.5)
+        if acknowledge:
+            ack_all(held)  # one packet of PUBACKs
+            time.sleep(0.5)
+    finally:
+        listener.stop()
+    return len(held)
+
+
+def test_batched_acks_reach_the_broker_and_unacked_messages_come_back(
+        mosquitto: MosquittoServer) -> None:
+    assert _session(mosquitto, expect=0, acknowledge=True) == 0  # the session now exists
+    for seq in range(30):
+        publish(mosquitto.port, "ackt/smoke/D1/telemetry",
+                json.dumps({"battery_pct": 80, "rsrp_dbm": -90, "seq": seq}).encode())
+    assert _session(mosquitto, expect=30, acknowledge=False) == 30
+    assert _session(mosquitto, expect=30, acknowledge=True) == 30  # redelivered: not acked
+    assert _session(mosquitto, expect=0, acknowledge=False) == 0  # acked in one batch
