@@ -5,7 +5,7 @@
 
 const LABELS = {
   zh: {
-    title: "监控中心", tab_board: "告警", tab_fleet: "设备状态", tab_duty: "查岗", tab_device: "设备",
+    title: "监控中心", all: "全部", tab_board: "告警", tab_fleet: "设备状态", tab_duty: "查岗", tab_device: "设备",
     sign_out: "退出", api_key: "API 密钥", sign_in: "登录", key_hint: "密钥只保存在本浏览器标签页的会话中。",
     all_severities: "全部级别", sev_critical: "紧急", sev_major: "重要", sev_minor: "一般", sev_info: "提示",
     all_categories: "全部类别", jurisdiction: "辖区", loading: "加载中…", no_alerts: "没有未处理的告警。",
@@ -26,7 +26,7 @@ const LABELS = {
     times: "次", error: "出错了", active: "正常", decommissioned: "已停用", no_devices: "还没有登记设备。", no_checks: "没有匹配的消控室。",
   },
   en: {
-    title: "Monitoring centre", tab_board: "Alerts", tab_fleet: "Fleet", tab_duty: "Duty checks",
+    title: "Monitoring centre", all: "All", tab_board: "Alerts", tab_fleet: "Fleet", tab_duty: "Duty checks",
     tab_device: "Device", sign_out: "Sign out", api_key: "API key", sign_in: "Sign in",
     key_hint: "The key is kept in this browser tab's session only.", all_severities: "All severities",
     sev_critical: "Critical", sev_major: "Major", sev_minor: "Minor", sev_info: "Info",
@@ -65,6 +65,7 @@ const state = {
   lang: localStorage.getItem("fw.lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
   key: sessionStorage.getItem("fw.key"),
   alerts: new Map(), lastEventId: null, stream: null, audio: null, dutyTimer: null,
+  lastDuty: null, device: null,
 };
 const $ = (selector) => document.querySelector(selector);
 const t = (name) => LABELS[state.lang][name] ?? name;
@@ -309,7 +310,7 @@ async function loadFleet() {
     const fleet = await api("/api/v1/stats/fleet");
     if (!fleet.total.devices) { box.replaceChildren(el("p", { class: "empty" }, t("no_devices"))); return; }
     box.replaceChildren(
-      countsTable("kind", [["devices", fleet.total], ...Object.entries(fleet.by_kind)]),
+      countsTable("kind", [["all", fleet.total], ...Object.entries(fleet.by_kind)]),
       countsTable("jurisdiction", Object.entries(fleet.by_jurisdiction)),
       el("table", { "data-testid": "fleet-sites" },
         el("thead", {}, el("tr", {}, ["site", "name", "jurisdiction", "devices", "open_alerts", "critical"]
@@ -340,6 +341,7 @@ async function startDutyCheck(event) {
 }
 
 function renderDuty(checks) {
+  state.lastDuty = checks;
   $("#duty-body").replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, ["device_id", "site", "requested", "status", "response"].map((c) => el("th", {}, t(c))))),
     el("tbody", {}, checks.map((c) => el("tr", { "data-testid": "duty-row", "data-status": c.status },
@@ -373,6 +375,7 @@ function chart(field, points) {
 }
 
 async function loadDevice(deviceId) {
+  state.device = deviceId;
   const box = $("#device-body");
   box.replaceChildren(el("p", { class: "empty" }, t("loading")));
   try {
@@ -395,6 +398,16 @@ function handleError(error, box) {
   if (error instanceof Unauthorized) { signedOut(t("key_revoked")); return; }
   if (box) box.replaceChildren(el("p", { class: "empty error" }, `${t("error")}: ${error.message}`));
   else showBanner(`${t("error")}: ${error.message}`);
+}
+
+function relabel() {
+  // Re-render what was built from data, so every label follows the language.
+  renderBoard();
+  const stream = $("#stream-state");
+  if (stream.dataset.state) setStreamState(stream.dataset.state, stream.className === "state-bad");
+  if (state.lastDuty) renderDuty(state.lastDuty);
+  if (!$("#fleet").hidden) loadFleet();
+  if (state.device) loadDevice(state.device);
 }
 
 function switchTab(name) {
@@ -426,7 +439,7 @@ function init() {
     state.lang = state.lang === "zh" ? "en" : "zh";
     localStorage.setItem("fw.lang", state.lang);
     applyLabels();
-    renderBoard();
+    relabel();
   });
   $("#sign-in-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -77,12 +77,35 @@ def test_an_operator_works_a_fire_alarm_in_the_browser(console: UpProcess,
             time.sleep(0.5)
         page.locator('#tabs button[data-tab="fleet"]').click()
         totals = console.get("/api/v1/stats/fleet")["total"]
-        row = page.locator('[data-testid="fleet-kind"] tr[data-key="devices"]')
+        row = page.locator('[data-testid="fleet-kind"] tr[data-key="all"]')
         for column in ("devices", "online", "offline", "never_seen", "maintenance"):
             expect(row.locator(f'td[data-col="{column}"]')).to_have_text(str(totals[column]))
         assert totals["online"] == 2 and totals["devices"] == 6  # the two that reported
+        page.screenshot(path=str(artifacts_dir / "console-fleet.png"), full_page=True)
+
+        # A device's view charts its telemetry; a duty check shows its answer coming in.
+        now_ms = int(time.time() * 1000)
+        for minutes, battery in ((30, 91.0), (20, 90.5), (10, 90.0)):
+            console.send("smoke", smoke[2], "telemetry", ts=now_ms - minutes * 60_000,
+                         battery_pct=battery, rsrp_dbm=-88)
+        time.sleep(1)  # the telemetry writer flushes every 0.1 s
+        page.locator('#tabs button[data-tab="device"]').click()
+        page.get_by_test_id("device-id").fill(smoke[2])
+        page.get_by_test_id("device-id").press("Enter")
+        expect(page.locator('[data-testid="chart"][data-field="battery_pct"]')).to_be_visible()
+        room = next(d.id for d in console.sim.fleet.devices if d.kind == "controlroom")
+        page.locator('#tabs button[data-tab="duty"]').click()
+        page.get_by_test_id("duty-value").fill(room)
+        page.get_by_test_id("duty-start").click()
+        expect(page.locator('[data-testid="duty-row"][data-status="pending"]')).to_be_visible()
+        console.send("controlroom", room, "event", event="duty_check_ack",
+                     check_id=console.get("/api/v1/duty-checks")["data"][0]["id"])
+        expect(page.locator('[data-testid="duty-row"][data-status="answered"]')).to_be_visible(
+            timeout=10_000)
 
         page.get_by_test_id("lang").click()
         expect(page.locator('#tabs button[data-tab="board"]')).to_have_text("Alerts")
-        page.screenshot(path=str(artifacts_dir / "console-fleet.png"), full_page=True)
+        expect(page.get_by_test_id("duty-checks")).to_contain_text("Answered")
+        expect(page.get_by_test_id("stream-state")).to_have_text("Live")
+        page.screenshot(path=str(artifacts_dir / "console-duty-check-en.png"), full_page=True)
         browser.close()
