@@ -285,3 +285,37 @@ async def test_site_maintenance_suppresses_every_device_of_the_site(api: ApiHarn
     assert past.status_code == 422 and past.json()["detail"][0]["loc"][-1] == "until"
     assert (await api.client.post("/api/v1/sites/nowhere/maintenance", json={"until": until},
                                   headers=installer)).status_code == 404
+
+
+async def test_offline_skips_devices_in_maintenance_and_tracks_new_ones(api: ApiHarness
+                                                                        ) -> None:
+    await api.timers.load()
+    start = api.clock[0]
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+    response = await api.client.post(f"/api/v1/devices/{METER}/maintenance",
+                                     json={"until": until}, headers=api.as_(Role.INSTALLER))
+    assert response.status_code == 200
+    await make_device(api, "em-new", "electrical")  # registered after the start
+    await api.registry.refresh()
+    assert api.timers.offline.tracks("em-new")
+    api.clock[0] = start + 181  # past every 180 s window: the room and em-new, not METER
+    await api.timers.check_offline()
+    await api.recorder.flush_once()
+    offline = {a["device_id"] for a in await alerts(api, type="offline")}
+    assert METER not in offline and {"em-new", ROOM} <= offline
+    api.clock[0] = start + 600 + 181  # maintenance over, window passed again
+    await api.timers.check_offline()
+    while api.recorder.pending:
+        await api.recorder.flush_once()
+    assert METER in {a["device_id"] for a in await alerts(api, type="offline")}
+
+
+async def test_a_decommissioned_device_raises_only_a_possible_fire(api: ApiHarness) -> None:
+    response = await api.client.post(f"/api/v1/devices/{SMOKE}/decommission",
+                                     headers=api.as_(Role.INSTALLER))
+    assert response.status_code == 200
+    await api.registry.refresh()
+    await send(api, "smoke", SMOKE, "event", event="tamper")
+    await send(api, "smoke", SMOKE, "event", event="smoke_alarm")
+    [fire] = await alerts(api)
+    assert (fire["type"], fire["site_id"], fire["suppressed"]) == ("fire", "S1", False)
