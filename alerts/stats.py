@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.catalog import Category, Outcome, Status
+from alerts.catalog import ALERT_TYPES, Category, Outcome, Status
 from alerts.tables import UNRESOLVED, AlertRow, DutyCheckRow
 from devices.registry.tables import DeviceRow, DeviceStatusRow, SiteRow
 
@@ -278,8 +278,8 @@ def to_csv(result: Summary) -> str:
     return out.getvalue()
 
 
-_HAZARD_TYPES = {"residual_current", "over_temperature", "over_current", "over_voltage",
-                 "under_voltage", "arc_fault", "short_circuit"}
+_HAZARD_TYPES = frozenset(t.name for t in ALERT_TYPES.values()
+                          if t.category is Category.HAZARD)
 
 
 def to_text(result: Summary) -> str:

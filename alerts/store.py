@@ -53,18 +53,13 @@ class AlertEvent:
     details: dict[str, Any]
 
 
-_INSERT_EVENT = insert(AlertEventRow).returning(AlertEventRow.id)
-
-
 async def add_event(session: AsyncSession, alert_id: int, action: str, at: datetime, *,
                     actor: str = "system", note: str = "",
                     details: dict[str, Any] | None = None) -> AlertEvent:
-    # A Core insert, not session.add + flush: a flush per row walks the whole session,
-    # which made a batch of raises quadratic.
-    values = {"alert_id": alert_id, "action": action, "at": at, "actor": actor, "note": note,
-              "details": details or {}}
-    event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
-    return AlertEvent(id=event_id, **values)  # type: ignore[arg-type]
+    [event] = await add_events(session, [{"alert_id": alert_id, "action": action, "at": at,
+                                          "actor": actor, "note": note,
+                                          "details": details or {}}])
+    return event
 
 
 async def apply(session: AsyncSession, actions: list[Action], policy: Policy
@@ -110,11 +105,6 @@ def _reminder_at(row_type: str, suppressed: bool, at: datetime, policy: Policy
     critical = alert_type(row_type).severity is Severity.CRITICAL
     return at + timedelta(seconds=policy.reminder_interval_s) if critical and not suppressed \
         else None
-
-
-async def raise_alert(session: AsyncSession, action: Raise, policy: Policy) -> AlertEvent:
-    [event] = await raise_alerts(session, [action], policy)
-    return event
 
 
 async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Policy
@@ -239,6 +229,8 @@ async def _insert_alerts(session: AsyncSession, rows: list[dict[str, Any]]
 
 
 async def add_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[AlertEvent]:
+    """History rows by a Core insert (an ORM add + flush per row walks the whole session,
+    which made a batch of raises quadratic)."""
     if not rows:
         return []
     result = await session.execute(
