@@ -1,0 +1,57 @@
+"""Device status written in chunks: all of it lands; a failed chunk loses nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devices import DeviceKind
+from devices.registry import activity
+from devices.registry.activity import StatusRecorder
+from devices.registry.tables import DeviceStatusRow
+from tests.alerts.helpers import device, reading
+from tests.devices.registry.test_api import make_device, make_site
+from tests.support.api import api_harness
+
+DEVICES = [f"sd-{i}" for i in range(12)]
+
+
+async def stored(sessions: Any) -> int:
+    async with sessions() as session:
+        return await session.scalar(select(func.count()).select_from(DeviceStatusRow)) or 0
+
+
+async def test_status_is_written_in_chunks_and_a_failed_chunk_is_kept(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(activity, "FLUSH_CHUNK", 5)
+    async with api_harness(database_url) as api:
+        await make_site(api)
+        for device_id in DEVICES:
+            await make_device(api, device_id, "smoke")
+        calls = 0
+
+        @asynccontextmanager
+        async def third_fails() -> AsyncIterator[AsyncSession]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise ConnectionError("database went away")
+            async with api.sessions() as session:
+                yield session
+
+        recorder = StatusRecorder(third_fails)  # type: ignore[arg-type]
+        now = int(time.time() * 1000)
+        for device_id in DEVICES:
+            info = device(DeviceKind.SMOKE, device_id)
+            recorder.record(reading(info, "telemetry", now, battery_pct=80, rsrp_dbm=-90), info)
+        with pytest.raises(ConnectionError):
+            await recorder.flush()
+        assert await stored(api.sessions) == 10  # two chunks of 5 committed
+        assert await recorder.flush() == 2  # the failed chunk's rows were kept
+        assert await stored(api.sessions) == 12
