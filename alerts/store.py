@@ -4,15 +4,31 @@ Deduplication is the database's job: the partial unique index ``uq_alerts_open``
 admits one unresolved alert per (device, type, subject), and a raise is an
 ``INSERT ... ON CONFLICT DO UPDATE`` against it, so two ingest workers raising
 the same alert at the same moment end with one alert counted twice.
+
+A message the broker delivers again (the process died after the alert committed
+but before the PUBACK) is recognised by its timestamp and changes nothing: a repeat
+counts only if it is later than the alert's ``last_seen_at`` or, if not, when no
+history row of that alert has its exact time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, TextClause, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    TextClause,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,6 +136,7 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
     previous = await _previous_alerts(session, actions, cooldown)
     outcome: list[tuple[Raise, str, int | None]] = []  # (action, history action, alert id)
     new: list[dict[str, Any]] = []
+    not_later: list[tuple[Raise, int]] = []  # repeats no later than the alert's last_seen
     for action in actions:
         kind = alert_type(action.type)
         at = at_ms(action.at_ms)
@@ -130,12 +147,17 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
                                 resolved_by="device", outcome=Outcome.TEST, auto_resolved=True))
             outcome.append((action, "recorded", None))
         elif prior is not None and prior.status != Status.RESOLVED:  # a repeat: counted
-            await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
-                count=AlertRow.count + 1, last_seen_at=_later(session, at),
-                details={**prior.details, **details}))
-            outcome.append((action, "repeated", prior.id))
+            # The WHERE makes this atomic: of two workers handed the same message, the
+            # second finds last_seen_at already moved and updates nothing.
+            result = await session.execute(update(AlertRow).where(
+                AlertRow.id == prior.id, AlertRow.last_seen_at < at).values(
+                count=AlertRow.count + 1, last_seen_at=at, details={**prior.details, **details}))
+            if cast(CursorResult[Any], result).rowcount:
+                outcome.append((action, "repeated", prior.id))
+            else:
+                not_later.append((action, prior.id))
         elif (prior is not None and kind.auto_resolves and prior.resolved_at is not None
-              and prior.resolved_at >= at - cooldown):  # flap suppression: reopened
+              and at - cooldown <= prior.resolved_at < at):  # flap suppression: reopened
             await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
                 status=Status.OPEN, resolved_at=None, resolved_by=None, auto_resolved=False,
                 outcome=None, acknowledged_at=None, acknowledged_by=None,
@@ -143,17 +165,49 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
                 suppressed=action.suppressed, details=details,
                 next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
             outcome.append((action, "reopened", prior.id))
+        elif prior is not None and prior.resolved_at is not None and at <= prior.resolved_at:
+            not_later.append((action, prior.id))  # from before the resolve: a redelivery?
         else:
             new.append(_new_row(action, at, policy, status=Status.OPEN))
             outcome.append((action, "raised", None))
-    created = iter(await _insert_alerts(session, new) if new else [])
+    outcome += await _late_repeats(session, not_later)
+    created = await _insert_alerts(session, new) if new else {}
     events = []
     for action, verb, known_id in outcome:
-        alert_id, count = (known_id, 0) if known_id is not None else next(created)
+        if known_id is not None:
+            alert_id, count = known_id, 0
+        elif _key(action) in created:
+            alert_id, count = created[_key(action)]
+        else:  # another worker stored this very message a moment ago
+            continue
         events.append({"alert_id": alert_id, "action": "repeated" if count > 1 else verb,
                        "at": at_ms(action.at_ms), "actor": "device", "note": "",
                        "details": _details(action)})
     return await add_events(session, events)
+
+
+_RAISING = ("raised", "repeated", "reopened", "recorded")
+
+
+async def _late_repeats(session: AsyncSession, candidates: list[tuple[Raise, int]]
+                        ) -> list[tuple[Raise, str, int | None]]:
+    """Of raises no later than their alert's last sighting, count those not seen before
+    (a late message from a device's buffer); a redelivered message changes nothing."""
+    if not candidates:
+        return []
+    seen = {(alert_id, at) for alert_id, at in await session.execute(
+        select(AlertEventRow.alert_id, AlertEventRow.at).where(
+            AlertEventRow.alert_id.in_({alert_id for _, alert_id in candidates}),
+            AlertEventRow.at.in_({at_ms(a.at_ms) for a, _ in candidates}),
+            AlertEventRow.action.in_(_RAISING)))}
+    late: list[tuple[Raise, str, int | None]] = []
+    for action, alert_id in candidates:
+        if (alert_id, at_ms(action.at_ms)) in seen:
+            continue
+        await session.execute(update(AlertRow).where(AlertRow.id == alert_id)
+                              .values(count=AlertRow.count + 1))
+        late.append((action, "repeated", alert_id))
+    return late
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +249,7 @@ def _details(action: Raise) -> dict[str, Any]:
     return {k: v for k, v in action.details.items() if v is not None}
 
 
-def _later(session: AsyncSession, at: datetime) -> Any:
+def _later(session: AsyncSession, at: datetime | ColumnElement[datetime]) -> Any:
     if dialect_name(session) == "sqlite":
         return func.max(AlertRow.last_seen_at, at)
     return func.greatest(AlertRow.last_seen_at, at)
@@ -216,16 +270,21 @@ def _new_row(action: Raise, at: datetime, policy: Policy, **values: Any) -> dict
 
 
 async def _insert_alerts(session: AsyncSession, rows: list[dict[str, Any]]
-                         ) -> list[tuple[int, int]]:
-    """(id, count) per row, in order; count > 1 where another worker opened it first."""
+                         ) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(id, count) by key; count > 1 where another worker opened it first. A key is
+    missing where that worker stored this very message (same time): nothing changes."""
     insert_ = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
     statement = insert_(AlertRow)
     upsert_ = statement.on_conflict_do_update(
         index_elements=["device_id", "type", "subject"], index_where=UNRESOLVED,
-        set_={"count": AlertRow.count + 1, "updated_at": statement.excluded.updated_at},
-    ).returning(AlertRow.id, AlertRow.count, sort_by_parameter_order=True)
+        set_={"count": AlertRow.count + 1, "updated_at": statement.excluded.updated_at,
+              "last_seen_at": _later(session, statement.excluded.last_seen_at)},
+        where=AlertRow.last_seen_at != statement.excluded.last_seen_at,
+    ).returning(AlertRow.id, AlertRow.count, AlertRow.device_id, AlertRow.type,
+                AlertRow.subject)
     result = await session.execute(upsert_, rows)
-    return [(r[0], r[1]) for r in result]
+    return {(device, type_, subject): (alert_id, count)
+            for alert_id, count, device, type_, subject in result}
 
 
 async def add_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[AlertEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -28,8 +29,13 @@ async def api(database_url: str):  # type: ignore[no-untyped-def]
         yield harness
 
 
+_last_ms = [0]
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """Strictly increasing: two messages in the same millisecond would look redelivered."""
+    _last_ms[0] = max(_last_ms[0] + 1, int(time.time() * 1000))
+    return _last_ms[0]
 
 
 async def send(api: ApiHarness, kind: str, device_id: str, channel: str, **body: Any) -> None:
@@ -61,6 +67,27 @@ async def test_a_repeated_alarm_is_one_alert_counted_twice(api: ApiHarness) -> N
         "raised", "repeated"]
     announced = [subscription.queue.get_nowait().action for _ in range(2)]
     assert announced == ["raised", "repeated"]
+
+
+async def test_a_redelivered_alarm_changes_nothing_but_a_late_one_counts(api: ApiHarness
+                                                                          ) -> None:
+    subscription = api.bus.subscribe()
+    first = now_ms()
+    for _ in range(3):  # the broker delivers the same message again after a crash
+        await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first)
+    [fire] = await alerts(api)
+    assert fire["count"] == 1
+    await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 5000)
+    await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 2000)  # late
+    await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 2000)  # again
+    [fire] = await alerts(api)
+    last_seen = datetime.fromisoformat(fire["last_seen_at"].replace("Z", "+00:00"))
+    assert (fire["count"], last_seen.timestamp()) == (3, (first + 5000) / 1000)
+    assert [e["action"] for e in (await detail(api, fire["id"]))["history"]] == [
+        "raised", "repeated", "repeated"]
+    assert [subscription.queue.get_nowait().action for _ in range(3)] == [
+        "raised", "repeated", "repeated"]
+    assert subscription.queue.empty()
 
 
 async def test_operators_work_a_fire_alarm_to_an_outcome(api: ApiHarness) -> None:
