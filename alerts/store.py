@@ -8,11 +8,12 @@ the same alert at the same moment end with one alert counted twice.
 A message the broker delivers again (the process died after the alert committed
 but before the PUBACK) is recognised by its timestamp and changes nothing: a repeat
 counts only if it is later than the alert's ``last_seen_at`` or, if not, when no
-history row of that alert has its exact time.
+history row of that alert has its exact time and details.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -136,7 +137,7 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
     previous = await _previous_alerts(session, actions, cooldown)
     outcome: list[tuple[Raise, str, int | None]] = []  # (action, history action, alert id)
     new: list[dict[str, Any]] = []
-    not_later: list[tuple[Raise, int]] = []  # repeats no later than the alert's last_seen
+    not_later: list[tuple[Raise, _Prior]] = []  # repeats no later than the alert's last_seen
     for action in actions:
         kind = alert_type(action.type)
         at = at_ms(action.at_ms)
@@ -155,7 +156,7 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
             if cast(CursorResult[Any], result).rowcount:
                 outcome.append((action, "repeated", prior.id))
             else:
-                not_later.append((action, prior.id))
+                not_later.append((action, prior))
         elif (prior is not None and kind.auto_resolves and prior.resolved_at is not None
               and at - cooldown <= prior.resolved_at < at):  # flap suppression: reopened
             await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
@@ -166,7 +167,7 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
                 next_reminder_at=_reminder_at(action.type, action.suppressed, at, policy)))
             outcome.append((action, "reopened", prior.id))
         elif prior is not None and prior.resolved_at is not None and at <= prior.resolved_at:
-            not_later.append((action, prior.id))  # from before the resolve: a redelivery?
+            not_later.append((action, prior))  # from before the resolve: a redelivery?
         else:
             new.append(_new_row(action, at, policy, status=Status.OPEN))
             outcome.append((action, "raised", None))
@@ -189,25 +190,31 @@ async def raise_alerts(session: AsyncSession, actions: list[Raise], policy: Poli
 _RAISING = ("raised", "repeated", "reopened", "recorded")
 
 
-async def _late_repeats(session: AsyncSession, candidates: list[tuple[Raise, int]]
+async def _late_repeats(session: AsyncSession, candidates: list[tuple[Raise, _Prior]]
                         ) -> list[tuple[Raise, str, int | None]]:
     """Of raises no later than their alert's last sighting, count those not seen before
-    (a late message from a device's buffer); a redelivered message changes nothing."""
+    (a late message from a device's buffer, or another message of the same moment); a
+    redelivered message, the same time with the same details, changes nothing."""
     if not candidates:
         return []
-    seen = {(alert_id, at) for alert_id, at in await session.execute(
-        select(AlertEventRow.alert_id, AlertEventRow.at).where(
-            AlertEventRow.alert_id.in_({alert_id for _, alert_id in candidates}),
-            AlertEventRow.at.in_({at_ms(a.at_ms) for a, _ in candidates}),
-            AlertEventRow.action.in_(_RAISING)))}
+    seen = {(alert_id, at, _canonical(details)) for alert_id, at, details in
+            await session.execute(
+                select(AlertEventRow.alert_id, AlertEventRow.at, AlertEventRow.details).where(
+                    AlertEventRow.alert_id.in_({prior.id for _, prior in candidates}),
+                    AlertEventRow.at.in_({at_ms(a.at_ms) for a, _ in candidates}),
+                    AlertEventRow.action.in_(_RAISING)))}
     late: list[tuple[Raise, str, int | None]] = []
-    for action, alert_id in candidates:
-        if (alert_id, at_ms(action.at_ms)) in seen:
+    for action, prior in candidates:
+        if (prior.id, at_ms(action.at_ms), _canonical(_details(action))) in seen:
             continue
-        await session.execute(update(AlertRow).where(AlertRow.id == alert_id)
-                              .values(count=AlertRow.count + 1))
-        late.append((action, "repeated", alert_id))
+        await session.execute(update(AlertRow).where(AlertRow.id == prior.id).values(
+            count=AlertRow.count + 1, details={**_details(action), **prior.details}))
+        late.append((action, "repeated", prior.id))
     return late
+
+
+def _canonical(details: dict[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,13 +80,17 @@ async def test_a_redelivered_alarm_changes_nothing_but_a_late_one_counts(api: Ap
     await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 5000)
     await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 2000)  # late
     await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 2000)  # again
+    # Another message of the same moment, telling more: counted, its details kept.
+    await send(api, "smoke", SMOKE, "event", event="smoke_alarm", ts=first + 5000,
+               smoke_db_per_m=0.4)
     [fire] = await alerts(api)
     last_seen = datetime.fromisoformat(fire["last_seen_at"].replace("Z", "+00:00"))
-    assert (fire["count"], last_seen.timestamp()) == (3, (first + 5000) / 1000)
+    assert (fire["count"], last_seen.timestamp()) == (4, (first + 5000) / 1000)
+    assert fire["details"]["smoke_db_per_m"] == 0.4
     assert [e["action"] for e in (await detail(api, fire["id"]))["history"]] == [
-        "raised", "repeated", "repeated"]
-    assert [subscription.queue.get_nowait().action for _ in range(3)] == [
-        "raised", "repeated", "repeated"]
+        "raised", "repeated", "repeated", "repeated"]
+    assert [subscription.queue.get_nowait().action for _ in range(4)] == [
+        "raised", "repeated", "repeated", "repeated"]
     assert subscription.queue.empty()
 
 
