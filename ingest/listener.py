@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices import Channel
 from firewarden.settings import MqttEndpoint
 from ingest.acks import BrokerAck
+from ingest.buffered_client import BufferedClient
 from ingest.pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class MqttListener:
         self.filters = [f"$share/{shared_group}/{topic}" if shared_group else topic]
         self.connected = threading.Event()
         self._stopping = False
-        self._client = mqtt.Client(
+        self._client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"{client_id}-{lane}",
             clean_session=False,
