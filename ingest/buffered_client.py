@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
 CHUNK_BYTES = 65536
 CHUNKS_PER_READ = 8
@@ -51,10 +52,10 @@ class BufferedClient(mqtt.Client):
         self._rx_pos = end
         return data
 
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """paho's read of one packet, repeated while bytes are buffered."""
         self._chunks_left = CHUNKS_PER_READ
         rc = super().loop_read(max_packets)
-        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self.buffered_bytes():
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self.buffered_bytes():
             rc = super().loop_read(max_packets)
         return rc
