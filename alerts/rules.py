@@ -14,6 +14,7 @@ before it clears, so a value wobbling around the threshold raises one alert.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from alerts.actions import Action, AnswerDutyCheck, Clear, Raise, Record, SaveState
@@ -57,6 +58,13 @@ class Band:
         if self.above:
             return value < self.threshold - self.hysteresis
         return value >= self.threshold + self.hysteresis
+
+
+@lru_cache(maxsize=4096)
+def _band(threshold: float, hysteresis: float, above: bool, raise_after_ms: int = 0,
+          clear_after_ms: int = 0) -> Band:
+    """Bands come from profile numbers on every reading; most devices share a few."""
+    return Band(threshold, hysteresis, above, raise_after_ms, clear_after_ms)
 
 
 def step(state: State | None, band: Band, value: float, at_ms: int
@@ -173,7 +181,7 @@ def evaluate(reading: Reading, device: DeviceInfo, states: States) -> list[Actio
 
 def _battery_band(rules: _Rules) -> Band:
     profile = rules.device.profile
-    return Band(profile.low_battery_pct, profile.battery_hysteresis_pct, above=False)
+    return _band(profile.low_battery_pct, profile.battery_hysteresis_pct, False)
 
 
 def _smoke_telemetry(rules: _Rules, body: SmokeTelemetry) -> None:
@@ -205,13 +213,13 @@ def _electrical_telemetry(rules: _Rules, body: ElectricalTelemetry) -> None:
     profile = rules.device.profile
     duration_ms = profile.min_duration_s * 1000
     rules.band("residual_current",
-               Band(profile.residual_current_ma, profile.residual_hysteresis_ma, above=True,
-                    raise_after_ms=duration_ms, clear_after_ms=duration_ms),
+               _band(profile.residual_current_ma, profile.residual_hysteresis_ma, True,
+              duration_ms, duration_ms),
                body.residual_current_ma, "residual_current",
                residual_current_ma=body.residual_current_ma,
                threshold=profile.residual_current_ma)
-    temperature = Band(profile.cable_temperature_c, profile.temperature_hysteresis_c, above=True,
-                       raise_after_ms=duration_ms, clear_after_ms=duration_ms)
+    temperature = _band(profile.cable_temperature_c, profile.temperature_hysteresis_c, True,
+                        duration_ms, duration_ms)
     for channel, value in body.temperature_c.items():
         rules.band(f"temperature:{channel}", temperature, value, "over_temperature", channel,
                    temperature_c=value, threshold=profile.cable_temperature_c)
@@ -244,8 +252,7 @@ def _controlroom_telemetry(rules: _Rules, body: ControlRoomTelemetry) -> None:
     rules.flag("main_power", not body.main_power_ok, "main_power_fault")
     rules.flag("backup_power", not body.backup_power_ok, "backup_power_fault")
     profile, minimum = rules.device.profile, rules.device.min_operators
-    rules.band("staffing", Band(minimum, 0, above=False,
-                                raise_after_ms=profile.understaffed_grace_s * 1000),
+    rules.band("staffing", _band(minimum, 0, False, profile.understaffed_grace_s * 1000, 0),
                body.operators_on_duty, "duty_lapse", "staffing",
                operators_on_duty=body.operators_on_duty, minimum=minimum)
 

@@ -58,8 +58,17 @@ def encode_point(point: Point) -> str:
     """One line; tags with empty values are left out (line protocol cannot hold them)."""
     if not point.fields:
         raise ValueError("a point needs at least one field")
-    fields = ",".join([format_field(k, v) for k, v in point.fields.items()])
-    return f"{_series_key(point.measurement, tuple(point.tags.items()))} {fields} {point.ts_ms}"
+    fields = []
+    for key, value in point.fields.items():  # format_field inlined for the common types
+        kind = type(value)
+        if kind is float:
+            fields.append(f"{_field_key(key)}={value!r}")
+        elif kind is int:
+            fields.append(f"{_field_key(key)}={value}i")
+        else:
+            fields.append(format_field(key, value))
+    return (f"{_series_key(point.measurement, tuple(point.tags.items()))} {','.join(fields)} "
+            f"{point.ts_ms}")
 
 
 def encode_batch(points: Iterable[Point]) -> bytes:

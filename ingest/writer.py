@@ -81,7 +81,9 @@ class TelemetryWriter:
             self._pending.append((point, received_ms, ack))
             waiting = len(self._pending)
         self.metrics.unacked.set(waiting)
-        if waiting >= self.batch_size and self._loop is not None:
+        if waiting == self.batch_size and self._loop is not None:
+            # Once, on reaching a batch: a wake-up per message costs the loop a pipe write
+            # each, and the loop keeps flushing while a batch is waiting anyway.
             self._loop.call_soon_threadsafe(self._wake.set)
 
     # --- the loops ------------------------------------------------------------------------------
