@@ -37,6 +37,7 @@ from devices.registry.cache import DeviceInfo, RegistryCache
 from devices.registry.csv_import import import_csv
 from firewarden.database import open_database
 from firewarden.embedded_broker import INGEST_USERNAME, EmbeddedBroker
+from firewarden.interpreter import settle_heap, tune_for_latency
 from firewarden.keys import Role, create_key, list_keys, revoke_key
 from firewarden.ports import ensure_port_free
 from firewarden.settings import MqttEndpoint, Settings, SettingsError
@@ -87,6 +88,7 @@ def demo_config(settings: Settings, seed: int = 1) -> SimConfig:
 
 
 async def run_up(settings: Settings, *, demo: bool = False) -> int:
+    tune_for_latency()
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     ensure_port_free(settings.API_HOST, settings.API_PORT)
     async with open_database(settings.database_url) as (_engine, sessions):
@@ -199,6 +201,7 @@ async def run_ingest(settings: Settings) -> int:
     if settings.mqtt is None:
         raise SettingsError("bad setting: FIREWARDEN_MQTT_URL: firewarden ingest needs a "
                             "broker it shares with devices (no embedded broker here)")
+    tune_for_latency()
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     async with open_database(settings.database_url) as (_engine, sessions):
         ingest = Ingest(settings, sessions, settings.mqtt)
@@ -211,6 +214,7 @@ async def run_ingest(settings: Settings) -> int:
             if ingest.connected:
                 break
             await asyncio.sleep(0.1)
+        settle_heap()
         print(f"Firewarden ingest worker is up ({settings.mqtt.display}, store "
               f"{ingest.sink.name}); Ctrl-C to stop.", flush=True)
         try:
@@ -256,6 +260,7 @@ async def _run(settings: Settings, sessions: async_sessionmaker[AsyncSession], *
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn sets a bool)
             await asyncio.sleep(0.05)
+        settle_heap()
         if demo_thread is not None and server.started:
             demo_thread.start()
         await serving
