@@ -19,10 +19,13 @@ _LOGGER = logging.getLogger(__name__)
 
 class Subscription:
     def __init__(self, bus: AlertBus, maxsize: int,
-                 accepts: Callable[[AlertChange], bool] | None) -> None:
+                 accepts: Callable[[AlertChange], bool] | None, doorbell: bool = False) -> None:
         self._bus = bus
         self.queue: asyncio.Queue[AlertChange] = asyncio.Queue(maxsize)
         self.accepts = accepts
+        self.doorbell = doorbell
+        """Only says "something changed" (the reader fetches from the database): a full
+        queue means it has already rung, which is not falling behind."""
         self.overflowed = False
 
     def offer(self, change: AlertChange) -> None:
@@ -31,6 +34,8 @@ class Subscription:
         try:
             self.queue.put_nowait(change)
         except asyncio.QueueFull:
+            if self.doorbell:
+                return
             self.overflowed = True
             _LOGGER.warning("an alert subscriber fell %d changes behind; it must resync",
                             self.queue.maxsize)
@@ -49,6 +54,12 @@ class AlertBus:
     def subscribe(self, maxsize: int = 1000,
                   accepts: Callable[[AlertChange], bool] | None = None) -> Subscription:
         subscription = Subscription(self, maxsize, accepts)
+        self._subscribers.append(subscription)
+        return subscription
+
+    def doorbell(self) -> Subscription:
+        """A subscription that holds at most one change and never overflows."""
+        subscription = Subscription(self, 1, None, doorbell=True)
         self._subscribers.append(subscription)
         return subscription
 

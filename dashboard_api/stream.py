@@ -76,7 +76,7 @@ class AlertStream:
         self._started = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        wakeups = self._bus.subscribe(maxsize=1)  # only a doorbell: contents unused
+        wakeups = self._bus.doorbell()
         try:
             async with self._sessions() as session:
                 self.last_id = await session.scalar(select(func.max(AlertEventRow.id))) or 0
@@ -84,7 +84,6 @@ class AlertStream:
             while not stop.is_set():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     wakeups.queue.get_nowait()
-                wakeups.overflowed = False
                 try:
                     await self.poll()
                 except Exception:
