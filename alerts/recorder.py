@@ -187,8 +187,10 @@ class AlertRecorder:
 class RecorderThread:
     """Runs a recorder on a thread and event loop of its own, with its own database
     connections, so storing a fire alarm never waits behind the API, the telemetry
-    writer or the status flushes on the main loop.  Announcements still happen on
-    the main loop (the live stream's queues live there)."""
+    writer or the status flushes on the main loop.  On SQLite its statements run on
+    this thread directly (:mod:`firewarden.sqlite_inline`), since nothing else waits
+    on this loop.  Announcements still happen on the main loop (the live stream's
+    queues live there)."""
 
     def __init__(self, recorder: AlertRecorder, database_url: str) -> None:
         self.recorder = recorder
@@ -217,7 +219,7 @@ class RecorderThread:
     async def _serve(self) -> None:
         from firewarden.database import create_engine, session_factory
 
-        engine = create_engine(self._url)
+        engine = create_engine(self._url, inline_sqlite=True)
         self.recorder._sessions = session_factory(engine)
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self._ready.set()

@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,7 +28,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from firewarden.sqlite_inline import inline_creator
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_TIMEOUT_S = 30.0
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -66,9 +69,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, inline_sqlite: bool = False) -> AsyncEngine:
+    """``inline_sqlite``: run SQLite calls on the caller's thread (see
+    :mod:`firewarden.sqlite_inline`); for a thread whose loop does nothing else."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        path = make_url(url).database
+        if inline_sqlite and path and path != ":memory:":
+            options = {"async_creator": inline_creator(path, SQLITE_TIMEOUT_S)}
+        engine = create_async_engine(url, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
