@@ -39,11 +39,15 @@ class Subscriber:
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         self.received.append((message.topic, message.payload))
 
+    def distinct(self) -> int:
+        """Messages received, a redelivered copy counted once (topics are unique)."""
+        return len({topic for topic, _ in list(self.received)})
+
     def wait_for(self, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
+        while self.distinct() < count and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(self.received) >= count, f"{len(self.received)} of {count} received"
+        assert self.distinct() >= count, f"{self.distinct()} of {count} received"
 
     def close(self) -> None:
         self.client.disconnect()
