@@ -91,6 +91,7 @@ class AlertRecorder:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
+        self._storing = False
         self.announce_loop: asyncio.AbstractEventLoop | None = None
         """Where announcements are made when the recorder runs on a thread of its own."""
 
@@ -114,6 +115,12 @@ class AlertRecorder:
     @property
     def pending(self) -> int:
         return len(self._items)
+
+    @property
+    def busy(self) -> bool:
+        """Alerts are waiting or being stored: bulk writers give way (see
+        :meth:`devices.registry.activity._Batcher.flush`)."""
+        return self._storing or bool(self._items)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Store until ``stop`` is set and nothing is left (a final drain on shutdown)."""
@@ -139,12 +146,15 @@ class AlertRecorder:
     async def flush_once(self) -> list[AlertChange]:
         with self._lock:
             batch = [self._items.popleft() for _ in range(min(MAX_BATCH, len(self._items)))]
+        self._storing = True
         try:
             changes = await self._store([a for actions, _, _, _ in batch for a in actions])
         except BaseException:
             with self._lock:
                 self._items.extendleft(reversed(batch))  # in order, first in the queue
             raise
+        finally:
+            self._storing = False
         for _, join, _, _ in batch:
             if join is not None:
                 join()

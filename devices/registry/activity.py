@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 KEPT_PAYLOAD_CHARS = 1024
 FLUSH_CHUNK = 200
+GIVE_WAY_MAX_S = 0.5
 
 
 class _Batcher:
@@ -42,6 +45,9 @@ class _Batcher:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._pending: dict[str, dict[str, Any]] = {}
+        self.give_way_to: Callable[[], bool] | None = None
+        """True while more urgent writes (alerts) are waiting: on SQLite, with one
+        writer at a time, the flush waits between chunks (at most GIVE_WAY_MAX_S)."""
 
     def _take(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -60,6 +66,7 @@ class _Batcher:
         written = 0
         try:
             for start in range(0, len(items), FLUSH_CHUNK):
+                await self._give_way()
                 chunk = items[start:start + FLUSH_CHUNK]
                 async with self._sessions() as session:
                     await self._write(session, [row for _, row in chunk])
@@ -69,6 +76,14 @@ class _Batcher:
             self._merge_back(dict(items[written:]))  # kept for the next flush, never dropped
             raise
         return len(batch)
+
+    async def _give_way(self) -> None:
+        if self.give_way_to is None:
+            return
+        deadline = time.monotonic() + GIVE_WAY_MAX_S
+        # A flag polled, not an asyncio.Event: the recorder runs on another thread's loop.
+        while self.give_way_to() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
 
     def _merge_back(self, batch: dict[str, dict[str, Any]]) -> None:
         with self._lock:

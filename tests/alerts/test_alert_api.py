@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from alerts.actions import Raise
 from alerts.store import Policy
 from firewarden.keys import Role
 from tests.devices.registry.test_api import make_device, make_site
@@ -350,3 +351,12 @@ async def test_a_decommissioned_device_raises_only_a_possible_fire(api: ApiHarne
     await send(api, "smoke", SMOKE, "event", event="smoke_alarm")
     [fire] = await alerts(api)
     assert (fire["type"], fire["site_id"], fire["suppressed"]) == ("fire", "S1", False)
+
+
+async def test_the_recorder_is_busy_while_alerts_wait_or_are_stored(api: ApiHarness) -> None:
+    assert not api.recorder.busy
+    api.recorder.submit([Raise(device_id=SMOKE, type="fire", at_ms=now_ms(), kind="smoke")])
+    assert api.recorder.busy  # status flushes on SQLite give way meanwhile
+    await api.recorder.flush_once()
+    assert not api.recorder.busy
+    assert [a["type"] for a in await alerts(api)] == ["fire"]

@@ -55,3 +55,40 @@ async def test_status_is_written_in_chunks_and_a_failed_chunk_is_kept(
         assert await stored(api.sessions) == 10  # two chunks of 5 committed
         assert await recorder.flush() == 2  # the failed chunk's rows were kept
         assert await stored(api.sessions) == 12
+
+
+async def test_the_flush_gives_way_to_alerts_between_chunks_but_not_forever(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(activity, "FLUSH_CHUNK", 5)
+    monkeypatch.setattr(activity, "GIVE_WAY_MAX_S", 0.2)
+    async with api_harness(f"sqlite+aiosqlite:///{tmp_path / 'fw.db'}") as api:
+        await make_site(api)
+        for device_id in DEVICES:
+            await make_device(api, device_id, "smoke")
+        chunks_started: list[float] = []
+
+        @asynccontextmanager
+        async def sessions() -> AsyncIterator[AsyncSession]:
+            chunks_started.append(time.monotonic())
+            async with api.sessions() as session:
+                yield session
+
+        recorder = StatusRecorder(sessions)  # type: ignore[arg-type]
+        now = int(time.time() * 1000)
+        for device_id in DEVICES:
+            info = device(DeviceKind.SMOKE, device_id)
+            recorder.record(reading(info, "telemetry", now, battery_pct=80, rsrp_dbm=-90), info)
+        alerts_until = time.monotonic() + 0.1  # an alert transaction for the next 100 ms
+        recorder.give_way_to = lambda: time.monotonic() < alerts_until
+        assert await recorder.flush() == 12
+        assert len(chunks_started) == 3 and chunks_started[0] >= alerts_until
+
+        for device_id in DEVICES:  # alerts that never stop: each chunk waits at most 0.2 s
+            info = device(DeviceKind.SMOKE, device_id)
+            recorder.record(reading(info, "telemetry", now + 1, battery_pct=70, rsrp_dbm=-90),
+                            info)
+        recorder.give_way_to = lambda: True
+        started = time.monotonic()
+        assert await recorder.flush() == 12
+        assert 0.6 <= time.monotonic() - started < 2
+        assert await stored(api.sessions) == 12
