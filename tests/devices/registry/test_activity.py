@@ -22,6 +22,13 @@ from tests.support.api import api_harness
 DEVICES = [f"sd-{i}" for i in range(12)]
 
 
+def record_all(recorder: StatusRecorder, ts_ms: int, battery_pct: int) -> None:
+    for device_id in DEVICES:
+        info = device(DeviceKind.SMOKE, device_id)
+        recorder.record(reading(info, "telemetry", ts_ms, battery_pct=battery_pct,
+                                rsrp_dbm=-90), info)
+
+
 async def stored(sessions: Any) -> int:
     async with sessions() as session:
         return await session.scalar(select(func.count()).select_from(DeviceStatusRow)) or 0
@@ -47,9 +54,7 @@ async def test_status_is_written_in_chunks_and_a_failed_chunk_is_kept(
 
         recorder = StatusRecorder(third_fails)  # type: ignore[arg-type]
         now = int(time.time() * 1000)
-        for device_id in DEVICES:
-            info = device(DeviceKind.SMOKE, device_id)
-            recorder.record(reading(info, "telemetry", now, battery_pct=80, rsrp_dbm=-90), info)
+        record_all(recorder, now, 80)
         with pytest.raises(ConnectionError):
             await recorder.flush()
         assert await stored(api.sessions) == 10  # two chunks of 5 committed
@@ -75,18 +80,13 @@ async def test_the_flush_gives_way_to_alerts_between_chunks_but_not_forever(
 
         recorder = StatusRecorder(sessions)  # type: ignore[arg-type]
         now = int(time.time() * 1000)
-        for device_id in DEVICES:
-            info = device(DeviceKind.SMOKE, device_id)
-            recorder.record(reading(info, "telemetry", now, battery_pct=80, rsrp_dbm=-90), info)
+        record_all(recorder, now, 80)
         alerts_until = time.monotonic() + 0.1  # an alert transaction for the next 100 ms
         recorder.give_way_to = lambda: time.monotonic() < alerts_until
         assert await recorder.flush() == 12
         assert len(chunks_started) == 3 and chunks_started[0] >= alerts_until
 
-        for device_id in DEVICES:  # alerts that never stop: each chunk waits at most 0.2 s
-            info = device(DeviceKind.SMOKE, device_id)
-            recorder.record(reading(info, "telemetry", now + 1, battery_pct=70, rsrp_dbm=-90),
-                            info)
+        record_all(recorder, now + 1, 70)  # alerts that never stop: each chunk waits <= 0.2 s
         recorder.give_way_to = lambda: True
         started = time.monotonic()
         assert await recorder.flush() == 12
