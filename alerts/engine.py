@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from alerts.actions import Action, Clear, Raise
 from alerts.catalog import ALARM_EVENTS
@@ -45,27 +45,44 @@ class AlertEngine:
 
     def consume(self, reading: Reading, device: DeviceInfo, ack: Ack | None) -> Ack | None:
         """Evaluate one reading; return the ack the telemetry store should call."""
+        return self.consume_batch([(reading, device, ack)])[0]
+
+    def consume_batch(self, accepted: Sequence[tuple[Reading, DeviceInfo, Ack | None]]
+                      ) -> list[Ack | None]:
+        """Evaluate readings in order; for each, the ack the telemetry store should call
+        (the message's own, or one that also waits for the alerts it raised)."""
         now_ms = int(self._clock() * 1000)
-        state = device.state_at(now_ms)
-        actions: list[Action]
-        if state == "decommissioned":
-            # Only a possible fire still counts from a device taken out of service.
-            actions = self._alarm_only(reading, device.id, "fire")
-        else:
-            with self._lock:
-                actions = evaluate(reading, device, self._states.setdefault(device.id, {}))
-        if (self.offline is not None and state != "decommissioned"
-                and self.offline.seen(device, reading.received_ms)):
-            actions.append(Clear(device_id=device.id, types=("offline",),
-                                 at_ms=reading.received_ms, reason="device reported"))
-        if not actions:
-            return ack
-        suppressed = state == "maintenance"
-        actions = [Raise(device_id=a.device_id, type=a.type, at_ms=a.at_ms, subject=a.subject,
-                         details=a.details, kind=device.kind.value, site_id=device.site_id,
-                         jurisdiction=device.jurisdiction, suppressed=suppressed)
-                   if isinstance(a, Raise) else a for a in actions]
-        return self.recorder.submit(actions, ack)
+        states = [device.state_at(now_ms) for _reading, device, _ack in accepted]
+        with self._lock:  # once per batch: rule states are only touched here
+            planned = [
+                self._alarm_only(reading, device.id, "fire") if state == "decommissioned"
+                # Only a possible fire still counts from a device taken out of service.
+                else evaluate(reading, device, self._states.setdefault(device.id, {}))
+                for (reading, device, _ack), state in zip(accepted, states, strict=True)]
+        if self.offline is not None:
+            back = self.offline.seen_batch([(device, reading.received_ms)
+                                            for (reading, device, _), state
+                                            in zip(accepted, states, strict=True)
+                                            if state != "decommissioned"])
+            for (reading, device, _), actions in zip(accepted, planned, strict=True):
+                if device.id in back:
+                    actions.append(Clear(device_id=device.id, types=("offline",),
+                                         at_ms=reading.received_ms, reason="device reported"))
+                    back.discard(device.id)  # one clear, on the first message back
+        acks: list[Ack | None] = []
+        for (_reading, device, ack), state, actions in zip(accepted, states, planned,
+                                                          strict=True):
+            if not actions:
+                acks.append(ack)
+                continue
+            suppressed = state == "maintenance"
+            stamped = [Raise(device_id=a.device_id, type=a.type, at_ms=a.at_ms,
+                             subject=a.subject, details=a.details, kind=device.kind.value,
+                             site_id=device.site_id, jurisdiction=device.jurisdiction,
+                             suppressed=suppressed)
+                       if isinstance(a, Raise) else a for a in actions]
+            acks.append(self.recorder.submit(stamped, ack))
+        return acks
 
     def unregistered(self, reading: Reading, ack: Ack | None) -> Ack | None:
         """A device not in the registry: a possible fire is still raised, nothing else."""

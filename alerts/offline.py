@@ -54,15 +54,24 @@ class OfflineTracker:
 
     def seen(self, device: DeviceInfo, received_ms: int) -> bool:
         """A message arrived; returns True if the device was offline (clear the alert)."""
-        deadline = received_ms + device.profile.offline_after_s * 1000
+        return bool(self.seen_batch([(device, received_ms)]))
+
+    def seen_batch(self, messages: Iterable[tuple[DeviceInfo, int]]) -> set[str]:
+        """Messages arrived (device, receive time); returns the devices that were offline
+        (each once: clear their alerts)."""
+        back: set[str] = set()
         with self._lock:
-            current = self._deadline.get(device.id)
-            if current is None or deadline > current:
-                self._track(device.id, deadline)
-            if device.id in self._offline:
-                self._offline.discard(device.id)
-                return True
-        return False
+            deadlines, offline = self._deadline, self._offline
+            for device, received_ms in messages:
+                device_id = device.id
+                deadline = received_ms + device.profile.offline_after_s * 1000
+                current = deadlines.get(device_id)
+                if current is None or deadline > current:
+                    self._track(device_id, deadline)
+                if device_id in offline:
+                    offline.discard(device_id)
+                    back.add(device_id)
+        return back
 
     def due(self, now_ms: int, limit: int = 10_000) -> list[tuple[str, int]]:
         """Devices whose deadline passed (at most ``limit``, so the lock the ingest

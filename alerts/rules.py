@@ -136,7 +136,10 @@ class _Rules:
 
     def band(self, rule: str, band: Band, value: float, type_: str, subject: str = "",
              **details: Any) -> None:
-        state, change = step(self.states.get(rule), band, value, self.at)
+        previous = self.states.get(rule)
+        if previous is None and not band.tripped(value):
+            return  # normal and was normal: nearly every reading, so nothing else to do
+        state, change = step(previous, band, value, self.at)
         self.save(rule, state)
         if change == RAISED:
             self.raise_(type_, subject, **details)
@@ -221,8 +224,13 @@ def _electrical_telemetry(rules: _Rules, body: ElectricalTelemetry) -> None:
     temperature = _band(profile.cable_temperature_c, profile.temperature_hysteresis_c, True,
                         duration_ms, duration_ms)
     for channel, value in body.temperature_c.items():
-        rules.band(f"temperature:{channel}", temperature, value, "over_temperature", channel,
+        rules.band(_temperature_rule(channel), temperature, value, "over_temperature", channel,
                    temperature_c=value, threshold=profile.cable_temperature_c)
+
+
+@lru_cache(maxsize=256)
+def _temperature_rule(channel: str) -> str:
+    return f"temperature:{channel}"
 
 
 def _electrical_event(rules: _Rules, body: ElectricalEvent) -> None:

@@ -86,6 +86,15 @@ def messages_file(path: Path, count: int) -> FleetSimulation:
     return sim
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_peak_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -109,6 +118,9 @@ class System:
 
     def stored(self) -> int:
         raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes)
 
     def peak_mib(self) -> float:
         return sum(rss_peak_kib(p.pid) for p in self.processes) / 1024
@@ -215,22 +227,35 @@ class PahoNull(System):
         return int(process.stdout.readline())
 
 
-def ladder(system: System, rates: list[int], seconds: float,
-           publish: Callable[[int, float], int]) -> tuple[int, list[str]]:
+Publish = Callable[[int, float], tuple[int, float]]
+"""Sends at a rate for some seconds; returns the messages sent and the publisher's CPU s."""
+
+
+def ladder(system: System, rates: list[int], seconds: float, publish: Publish,
+           servers: dict[str, int]) -> tuple[int, list[str]]:
     best, notes = 0, []
     system.start()
     try:
         for rate in rates:
             system.reset()
             before = system.stored()
-            sent = publish(rate, seconds)
+            cpu_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+            cpu_before["system"] = system.cpu_seconds()
+            sent, publisher_cpu = publish(rate, seconds)
             # One count, 2 s after the last message was acknowledged by the broker: polling
             # count() meanwhile would load InfluxDB with scans and slow every system down.
             time.sleep(DRAIN_S)
+            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}
+            cpu["system"] = system.cpu_seconds() - cpu_before["system"]
+            cpu["publisher"] = publisher_cpu
             got = system.stored() - before
             kept_up = got >= sent
+            # CPU per message sent, over the publishing and the drain: what each part costs.
+            per_message = ", ".join(f"{name} {value / max(sent, 1) * 1e6:.1f}"
+                                    for name, value in cpu.items())
             notes.append(f"{rate:>7}/s: {got}/{sent} within {DRAIN_S:.0f} s"
-                         + ("" if kept_up else "  (fell behind)"))
+                         + ("" if kept_up else "  (fell behind)")
+                         + f"; CPU µs/msg: {per_message}")
             print(f"  {system.name:<32} {notes[-1]}", flush=True)
             if not kept_up:
                 drain_until = time.monotonic() + 60  # let the backlog clear before stopping
@@ -274,12 +299,19 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "firewarden.cli", "devices", "import",
                             str(fleet)], env=env, cwd=work, check=True, capture_output=True)
 
-            def publish(rate: int, seconds: float) -> int:
-                out = subprocess.run([str(publisher), "127.0.0.1", str(mosquitto.port),
-                                      str(rate), str(seconds), "1", str(data)],
-                                     capture_output=True, text=True, check=True).stdout
-                words = out.split()
-                return int(words[1])
+            def publish(rate: int, seconds: float) -> tuple[int, float]:
+                process = subprocess.Popen([str(publisher), "127.0.0.1", str(mosquitto.port),
+                                            str(rate), str(seconds), "1", str(data)],
+                                           stdout=subprocess.PIPE, text=True)
+                assert process.stdout is not None
+                out = process.stdout.read()
+                _pid, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
+                if process.returncode != 0:
+                    raise RuntimeError(f"publisher failed ({process.returncode}): {out}")
+                return int(out.split()[1]), usage.ru_utime + usage.ru_stime
+
+            servers = {"mosquitto": mosquitto.pid, "influxd": influx.pid}
 
             systems: dict[str, System] = {
                 "paho": PahoNull(mosquitto),
@@ -289,7 +321,7 @@ def main() -> None:
             }
             results = {}
             for key in args.systems.split(","):
-                results[key] = ladder(systems[key], rates, args.seconds, publish)
+                results[key] = ladder(systems[key], rates, args.seconds, publish, servers)
         finally:
             influx.stop()
             mosquitto.stop()

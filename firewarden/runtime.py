@@ -131,7 +131,7 @@ class Ingest:
                                  on_rejection=self.dead_letters.record, store=self._store,
                                  alerts=self.engine)
         self._sessions = sessions
-        self.pipeline.add_consumer(self.status.record)
+        self.pipeline.add_consumer(self.status.record_batch)
         self.listeners = [
             MqttListener(endpoint, self.pipeline, prefix=settings.TOPIC_PREFIX,
                          client_id=settings.MQTT_CLIENT_ID, lane=lane,
@@ -144,9 +144,10 @@ class Ingest:
         self._writer_task: asyncio.Task[None] | None = None
         self._recorder_thread = RecorderThread(self.recorder, settings.database_url)
 
-    def _store(self, reading: Reading, device: DeviceInfo, ack: Callable[[], None] | None
+    def _store(self, accepted: list[tuple[Reading, DeviceInfo, Callable[[], None] | None]]
                ) -> None:
-        self.writer.submit(point_for(reading, device), reading.received_ms, ack)
+        self.writer.submit_batch([(point_for(reading, device), reading.received_ms, ack)
+                                  for reading, device, ack in accepted])
 
     async def start(self) -> None:
         await self.registry.load()

@@ -26,7 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices import Channel
 from firewarden.settings import MqttEndpoint
 from ingest.acks import BrokerAck
-from ingest.buffered_client import BufferedClient
+from ingest.buffered_client import BufferedClient, Publish
 from ingest.pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class MqttListener:
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self._client.on_message = self._on_message  # what paho itself parses
+        self._client.on_publishes = self._on_publishes  # most messages, in batches
 
     def start(self) -> None:
         """Connect in the background; the client keeps retrying until :meth:`stop`."""
@@ -150,3 +151,13 @@ class MqttListener:
         # Called once the message is durable (QoS 1; Firewarden subscribes with nothing else).
         ack = BrokerAck(self, message.mid) if message.qos == 1 else None
         self.pipeline.handle(topic, bytes(message.payload), ack)
+
+    def _on_publishes(self, batch: list[Publish]) -> None:
+        messages = []
+        for topic, payload, qos, mid in batch:
+            try:
+                name = topic.decode()
+            except UnicodeDecodeError:  # as in _on_message
+                name = topic.decode("utf-8", "replace")
+            messages.append((name, payload, BrokerAck(self, mid) if qos == 1 else None))
+        self.pipeline.handle_batch(messages)

@@ -1,6 +1,7 @@
 """The ingest pipeline's first stage: decode, look the device up, count, hand on.
 
-It runs in the MQTT client's network thread, so it does only cheap work:
+It runs in the MQTT client's network thread, a batch of messages at a time
+(what one socket read brought), so it does only cheap work:
 decoding, a dict lookup in the registry cache, counting, and handing readings
 to the consumers registered with it.  Rejections are counted by reason and the
 latest are kept for inspection; messages from unregistered devices go to the
@@ -13,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from devices import (
@@ -26,17 +27,22 @@ from devices import (
     Rejection,
 )
 from devices.registry.cache import DeviceInfo
+from ingest.acks import ack_all
 from ingest.metrics import IngestMetrics
 
 _LOGGER = logging.getLogger(__name__)
 
 _KIND_NAMES = frozenset(k.value for k in DeviceKind)
 
-ReadingConsumer = Callable[[Reading, DeviceInfo], None]
-UnregisteredHandler = Callable[[Reading, str, bytes], None]
 Ack = Callable[[], None]
-Store = Callable[[Reading, DeviceInfo, Ack | None], None]
-"""Makes a reading durable and then calls the ack (see ingest.writer)."""
+Message = tuple[str, bytes, Ack | None]
+"""An MQTT message: topic, payload, and the ack that tells the broker it is durable."""
+Accepted = tuple[Reading, DeviceInfo, Ack | None]
+ReadingsConsumer = Callable[[list[tuple[Reading, DeviceInfo]]], None]
+"""Sees the accepted readings of each batch (e.g. the device status recorder)."""
+UnregisteredHandler = Callable[[Reading, str, bytes], None]
+Store = Callable[[list[Accepted]], None]
+"""Makes readings durable and then calls their acks (see ingest.writer)."""
 RejectionHandler = Callable[[Rejection], None]
 
 
@@ -45,10 +51,10 @@ class DeviceLookup(Protocol):
 
 
 class AlertConsumer(Protocol):
-    """The alert engine: returns the ack to call once the message is otherwise durable
-    (the same ack, or one that also waits for the alerts it raised to be stored)."""
+    """The alert engine: for each reading, the ack to call once the message is otherwise
+    durable (the same ack, or one that also waits for the alerts it raised to be stored)."""
 
-    def consume(self, reading: Reading, device: DeviceInfo, ack: Ack | None) -> Ack | None: ...
+    def consume_batch(self, accepted: Sequence[Accepted]) -> list[Ack | None]: ...
 
     def unregistered(self, reading: Reading, ack: Ack | None) -> Ack | None: ...
 
@@ -74,13 +80,13 @@ class Pipeline:
         self._on_rejection = on_rejection
         self._store = store
         self.alerts = alerts
-        self._consumers: list[ReadingConsumer] = []
+        self._consumers: list[ReadingsConsumer] = []
         self._rejections: deque[Rejection] = deque(maxlen=kept_rejections)
         self._lock = threading.Lock()
         self._clock = clock
         self._accepted: dict[tuple[object, object], Any] = {}
 
-    def add_consumer(self, consumer: ReadingConsumer) -> None:
+    def add_consumer(self, consumer: ReadingsConsumer) -> None:
         self._consumers.append(consumer)
 
     def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> Reading | Rejection:
@@ -90,44 +96,87 @@ class Pipeline:
         message (it is counted and kept for inspection), and for an accepted
         one only when the store has made it durable.
         """
+        return self.handle_batch([(topic, payload, ack)])[0]
+
+    def handle_batch(self, messages: Sequence[Message]) -> list[Reading | Rejection]:
+        """:meth:`handle` for messages read together, in order.
+
+        Per-batch work (the clock, counters, locks of the consumers, the alert
+        engine and the writer) is done once per batch, not once per message: at
+        tens of thousands of messages a second that was a fifth of the cost.
+        """
+        received_ms = int(self._clock() * 1000)
+        decode, lookup = self.decoder.decode, self.registry.get
+        results: list[Reading | Rejection] = []
+        accepted: list[Accepted] = []
+        for topic, payload, ack in messages:
+            result = decode(topic, payload, received_ms)
+            if type(result) is Rejection:
+                results.append(self._reject(result, ack))
+                continue
+            assert isinstance(result, Reading)
+            device = lookup(result.device_id)
+            if device is None:
+                if self._on_unregistered is not None:
+                    self._on_unregistered(result, topic, payload)
+                alert_ack = (ack if self.alerts is None
+                             else self._guarded(self.alerts.unregistered, result, ack))
+                results.append(self._reject(self._rejection(
+                    result, topic, payload, Reason.UNREGISTERED, "device id is not registered"),
+                    alert_ack))
+            elif device.kind is not result.kind:
+                results.append(self._reject(self._rejection(
+                    result, topic, payload, Reason.KIND_MISMATCH,
+                    f"device is registered as {device.kind}, topic says {result.kind}"), ack))
+            else:
+                accepted.append((result, device, ack))
+                results.append(result)
+        self.metrics.received.inc(len(messages))
+        if accepted:
+            self._dispatch(accepted)
+        return results
+
+    def _dispatch(self, accepted: list[Accepted]) -> None:
         metrics = self.metrics
-        metrics.received.inc()
-        result = self.decoder.decode(topic, payload, int(self._clock() * 1000))
-        if isinstance(result, Rejection):
-            return self._reject(result, ack)
-        device = self.registry.get(result.device_id)
-        if device is None:
-            if self._on_unregistered is not None:
-                self._on_unregistered(result, topic, payload)
-            if self.alerts is not None:
-                ack = self._guarded(self.alerts.unregistered, result, ack)
-            return self._reject(self._rejection(result, topic, payload, Reason.UNREGISTERED,
-                                                "device id is not registered"), ack)
-        if device.kind is not result.kind:
-            return self._reject(self._rejection(
-                result, topic, payload, Reason.KIND_MISMATCH,
-                f"device is registered as {device.kind}, topic says {result.kind}"), ack)
-        counter = self._accepted.get((result.kind, result.channel))
-        if counter is None:  # labels() costs a lookup and a lock: keep each child
-            counter = metrics.accepted.labels(result.kind.value, result.channel.value)
-            self._accepted[result.kind, result.channel] = counter
-        counter.inc()
-        if result.clock_corrected:
-            metrics.clock_corrected.inc()
-        elif result.channel is Channel.EVENT:
-            metrics.event_handoff.observe(max(0.0, self._clock() - result.ts_ms / 1000))
+        counts: dict[tuple[DeviceKind, Channel], int] = {}
+        now = self._clock()
+        for reading, _device, _ack in accepted:
+            key = (reading.kind, reading.channel)
+            counts[key] = counts.get(key, 0) + 1
+            if reading.clock_corrected:
+                metrics.clock_corrected.inc()
+            elif reading.channel is Channel.EVENT:
+                metrics.event_handoff.observe(max(0.0, now - reading.ts_ms / 1000))
+        for key, count in counts.items():
+            counter = self._accepted.get(key)
+            if counter is None:  # labels() costs a lookup and a lock: keep each child
+                counter = metrics.accepted.labels(key[0].value, key[1].value)
+                self._accepted[key] = counter
+            counter.inc(count)
+        readings = [(reading, device) for reading, device, _ack in accepted]
         for consumer in self._consumers:
             try:
-                consumer(result, device)
+                consumer(readings)
             except Exception:  # one bad consumer must not stop the others or the listener
                 _LOGGER.exception("reading consumer %r failed", consumer)
         if self.alerts is not None:
-            ack = self._guarded(self.alerts.consume, result, device, ack)
+            accepted = self._alerts_batch(accepted)
         if self._store is not None:
-            self._store(result, device, ack)
-        elif ack is not None:
-            ack()
-        return result
+            self._store(accepted)
+        else:
+            ack_all(ack for _reading, _device, ack in accepted)
+
+    def _alerts_batch(self, accepted: list[Accepted]) -> list[Accepted]:
+        """The same readings, each with the ack the alert engine answered; the plain acks
+        if it failed (logged): a bug in a rule must not hold every message unacknowledged."""
+        assert self.alerts is not None
+        try:
+            acks = self.alerts.consume_batch(accepted)
+        except Exception:
+            _LOGGER.exception("alert engine failed on a batch of readings")
+            return accepted
+        return [(reading, device, ack) for (reading, device, _), ack in zip(accepted, acks,
+                                                                              strict=True)]
 
     @staticmethod
     def _guarded(handler: Callable[..., Ack | None], *args: Any) -> Ack | None:

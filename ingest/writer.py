@@ -75,13 +75,19 @@ class TelemetryWriter:
     # --- from MQTT threads -------------------------------------------------------------------
     def submit(self, point: Point, received_ms: int, ack: Ack | None) -> None:
         """Queue a point; blocks (backpressure to the broker) while too many wait."""
+        self.submit_batch([(point, received_ms, ack)])
+
+    def submit_batch(self, items: list[tuple[Point, int, Ack | None]]) -> None:
+        """Queue points (with their receive time and ack), in order; blocks
+        (backpressure to the broker) while too many wait."""
         with self._room:
             while len(self._pending) >= self.max_pending and not self._closing:
                 self._room.wait(0.5)
-            self._pending.append((point, received_ms, ack))
+            before = len(self._pending)
+            self._pending.extend(items)
             waiting = len(self._pending)
         self.metrics.unacked.set(waiting)
-        if waiting == self.batch_size and self._loop is not None:
+        if before < self.batch_size <= waiting and self._loop is not None:
             # Once, on reaching a batch: a wake-up per message costs the loop a pipe write
             # each, and the loop keeps flushing while a batch is waiting anyway.
             self._loop.call_soon_threadsafe(self._wake.set)

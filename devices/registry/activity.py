@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,12 +109,17 @@ class StatusRecorder(_Batcher):
         self._latest: dict[str, Any] = {}
 
     def record(self, reading: Reading, device: DeviceInfo) -> None:
+        self.record_batch([(reading, device)])
+
+    def record_batch(self, readings: Iterable[tuple[Reading, DeviceInfo]]) -> None:
         """Per message only two dict writes; rows are built at flush time."""
+        telemetry = Channel.TELEMETRY
         with self._lock:
-            self._seen[reading.device_id] = (reading.received_ms,
-                                             device.profile.offline_after_s)
-            if reading.channel is Channel.TELEMETRY:
-                self._latest[reading.device_id] = reading.body
+            seen, latest = self._seen, self._latest
+            for reading, device in readings:
+                seen[reading.device_id] = (reading.received_ms, device.profile.offline_after_s)
+                if reading.channel is telemetry:
+                    latest[reading.device_id] = reading.body
 
     def _take(self) -> dict[str, dict[str, Any]]:
         with self._lock:

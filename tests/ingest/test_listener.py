@@ -33,7 +33,7 @@ def test_counts_accepted_and_rejected_and_keeps_rejections(mosquitto: MosquittoS
     pipeline = Pipeline(MessageDecoder("lst"), registry(("D1", DeviceKind.SMOKE),
                                                         ("C1", DeviceKind.CONTROLROOM)))
     seen: list[Reading] = []
-    pipeline.add_consumer(lambda reading, _device: seen.append(reading))
+    pipeline.add_consumer(lambda batch: seen.extend(reading for reading, _ in batch))
     listeners = [MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="lst",
                               client_id="lst-test-1", lane=lane)
                  for lane in (Channel.EVENT, Channel.TELEMETRY)]
@@ -63,11 +63,11 @@ def test_a_failing_consumer_does_not_stop_the_others() -> None:
     pipeline = Pipeline(MessageDecoder("x"), registry(("D9", DeviceKind.SMOKE)))
     seen: list[str] = []
 
-    def broken(_reading: Reading, _device: DeviceInfo) -> None:
+    def broken(_batch: list[tuple[Reading, DeviceInfo]]) -> None:
         raise RuntimeError("boom")
 
     pipeline.add_consumer(broken)
-    pipeline.add_consumer(lambda r, _d: seen.append(r.device_id))
+    pipeline.add_consumer(lambda batch: seen.extend(r.device_id for r, _ in batch))
     pipeline.handle("x/smoke/D9/event", b'{"event":"smoke_alarm"}')
     assert seen == ["D9"]
 
@@ -100,7 +100,7 @@ def _session(mosquitto: MosquittoServer, *, expect: int, acknowledge: bool) -> i
 
     held: list[Ack | None] = []
     pipeline = Pipeline(MessageDecoder("ackt"), registry(("D1", DeviceKind.SMOKE)),
-                        store=lambda _reading, _device, ack: held.append(ack))
+                        store=lambda batch: held.extend(ack for _, _, ack in batch))
     listener = MqttListener(parse_mqtt_url(mosquitto.url), pipeline, prefix="ackt",
                             client_id="ack-test", lane=Channel.TELEMETRY)
     listener.start()

@@ -89,7 +89,7 @@ async def api_harness(database_url: str, *, commands: CommandPublisher | None = 
                              startup_grace_s=0)
         pipeline = Pipeline(MessageDecoder("fw"), registry, on_unregistered=pending.record,
                             on_rejection=dead_letters.record, alerts=engine)
-        pipeline.add_consumer(status.record)
+        pipeline.add_consumer(status.record_batch)
         keys = {}
         async with sessions() as session:
             for role in Role:

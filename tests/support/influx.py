@@ -61,6 +61,13 @@ bind-address = "127.0.0.1:{free_port()}"
             time.sleep(0.1)
         raise RuntimeError("influxd did not answer /ping")
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id (benchmarks read its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("influxd is not running")
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -54,6 +54,13 @@ class MosquittoServer:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id (benchmarks read its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("mosquitto is not running")
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
