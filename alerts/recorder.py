@@ -32,6 +32,9 @@ _LOGGER = logging.getLogger(__name__)
 Ack = Callable[[], None]
 MAX_BATCH = 500
 MAX_BACKOFF_S = 10.0
+GIVE_WAY_MAX_S = 0.05
+"""The longest the telemetry lane waits for the recorder before each batch (see
+:meth:`AlertRecorder.give_way`)."""
 
 
 class AckJoin:
@@ -91,7 +94,9 @@ class AlertRecorder:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-        self._storing = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._backing_off = False
         self.announce_loop: asyncio.AbstractEventLoop | None = None
         """Where announcements are made when the recorder runs on a thread of its own."""
 
@@ -104,6 +109,8 @@ class AlertRecorder:
         join = AckJoin(ack) if ack is not None else None
         with self._lock:
             self._items.append((actions, join, time.monotonic(), trigger))
+            if not self._backing_off:
+                self._idle.clear()
         self.metrics.pending.inc(len(actions))
         loop = self._loop
         if loop is not None:
@@ -118,9 +125,21 @@ class AlertRecorder:
 
     @property
     def busy(self) -> bool:
-        """Alerts are waiting or being stored: bulk writers give way (see
-        :meth:`devices.registry.activity._Batcher.flush`)."""
-        return self._storing or bool(self._items)
+        """Alerts are waiting or being stored (and the database is not failing): bulk
+        writers give way (see :meth:`devices.registry.activity._Batcher.flush`)."""
+        return not self._idle.is_set()
+
+    def give_way(self, timeout: float = GIVE_WAY_MAX_S) -> None:
+        """Wait (at most ``timeout``) while alerts are waiting or being stored.
+
+        The telemetry lane calls this before each batch.  The threads of one process
+        share the interpreter lock, and the recorder releases it at every database
+        call; under a telemetry flood it waited for the lock again each time, which
+        made up most of a fire alarm's time to be stored (docs/performance.md).
+        Alerts are rare, so telemetry pauses briefly and seldom.
+        """
+        if not self._idle.is_set():
+            self._idle.wait(timeout)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Store until ``stop`` is set and nothing is left (a final drain on shutdown)."""
@@ -133,8 +152,11 @@ class AlertRecorder:
                 try:
                     await self.flush_once()
                     backoff = 0.1
+                    self._backing_off = False
                 except Exception:
                     self.metrics.failures.inc()
+                    self._backing_off = True  # nobody should wait for us meanwhile
+                    self._idle.set()
                     _LOGGER.exception("storing alerts failed; retrying in %.1f s", backoff)
                     await sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -146,15 +168,15 @@ class AlertRecorder:
     async def flush_once(self) -> list[AlertChange]:
         with self._lock:
             batch = [self._items.popleft() for _ in range(min(MAX_BATCH, len(self._items)))]
-        self._storing = True
         try:
             changes = await self._store([a for actions, _, _, _ in batch for a in actions])
         except BaseException:
             with self._lock:
                 self._items.extendleft(reversed(batch))  # in order, first in the queue
             raise
-        finally:
-            self._storing = False
+        with self._lock:
+            if not self._items:
+                self._idle.set()
         for _, join, _, _ in batch:
             if join is not None:
                 join()

@@ -116,9 +116,10 @@ def main() -> None:
 
             sender = threading.Thread(target=events)
             sender.start()
-            subprocess.run([str(publisher), "127.0.0.1", str(mosquitto.port),
-                            str(args.telemetry_rate), str(args.seconds), "1", str(data)],
-                           check=True, capture_output=True)
+            sent = int(subprocess.run([str(publisher), "127.0.0.1", str(mosquitto.port),
+                                       str(args.telemetry_rate), str(args.seconds), "1",
+                                       str(data)], check=True, capture_output=True, text=True
+                                      ).stdout.split()[1])
             stop.set()
             sender.join()
             time.sleep(1)
@@ -132,8 +133,13 @@ def main() -> None:
     handoff = histogram(metrics, "firewarden_event_handoff_seconds")
     alerts = histogram(metrics, "firewarden_alert_raise_latency_seconds", 'trigger="reading"')
     stored = histogram(metrics, "firewarden_alert_store_seconds")
-    print(f"fire alarms: {int(handoff[-1][1])} while telemetry flowed at "
-          f"{args.telemetry_rate}/s for {args.seconds:.0f} s; {int(alerts[-1][1])} alert raises")
+    # Telemetry must keep up too (the telemetry lane gives way to alerts being stored).
+    written = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                  if line.startswith("firewarden_points_written_total"))
+    events = int(handoff[-1][1])
+    print(f"fire alarms: {events} while telemetry flowed at {args.telemetry_rate}/s for "
+          f"{args.seconds:.0f} s; {int(alerts[-1][1])} alert raises; telemetry stored 1 s "
+          f"after the end: {int(written) - events:,} of {sent:,}")
     for label, buckets in (("hand-off to the alert engine", handoff),
                            ("alert stored and announced", alerts),
                            ("of which queued and stored by the recorder", stored)):

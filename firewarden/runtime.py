@@ -135,7 +135,8 @@ class Ingest:
         self.listeners = [
             MqttListener(endpoint, self.pipeline, prefix=settings.TOPIC_PREFIX,
                          client_id=settings.MQTT_CLIENT_ID, lane=lane,
-                         shared_group=settings.MQTT_SHARED_GROUP)
+                         shared_group=settings.MQTT_SHARED_GROUP,
+                         give_way=self.recorder.give_way if lane is Channel.TELEMETRY else None)
             for lane in (Channel.EVENT, Channel.TELEMETRY)
         ]
         self._stop = asyncio.Event()

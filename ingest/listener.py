@@ -18,6 +18,7 @@ import logging
 import ssl
 import struct
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -46,8 +47,11 @@ class MqttListener:
         client_id: str,
         lane: Channel,
         shared_group: str | None = None,
+        give_way: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._give_way = give_way
+        """Called before each batch: the telemetry lane lets alerts being stored go first."""
         self.pipeline = pipeline
         self.lane = lane
         topic = f"{prefix}/+/+/{lane}"
@@ -160,4 +164,6 @@ class MqttListener:
             except UnicodeDecodeError:  # as in _on_message
                 name = topic.decode("utf-8", "replace")
             messages.append((name, payload, BrokerAck(self, mid) if qos == 1 else None))
+        if self._give_way is not None:
+            self._give_way()
         self.pipeline.handle_batch(messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime
@@ -355,8 +356,35 @@ async def test_a_decommissioned_device_raises_only_a_possible_fire(api: ApiHarne
 
 async def test_the_recorder_is_busy_while_alerts_wait_or_are_stored(api: ApiHarness) -> None:
     assert not api.recorder.busy
+    started = time.monotonic()
+    api.recorder.give_way(5)
+    assert time.monotonic() - started < 1  # idle: telemetry does not wait
     api.recorder.submit([Raise(device_id=SMOKE, type="fire", at_ms=now_ms(), kind="smoke")])
     assert api.recorder.busy  # status flushes on SQLite give way meanwhile
+    started = time.monotonic()
+    api.recorder.give_way(0.2)  # the telemetry lane waits, but not for ever
+    assert time.monotonic() - started >= 0.2
     await api.recorder.flush_once()
     assert not api.recorder.busy
     assert [a["type"] for a in await alerts(api)] == ["fire"]
+
+
+async def test_nobody_waits_for_a_recorder_that_is_backing_off(
+        api: ApiHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def failing(_actions: object) -> list[object]:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(api.recorder, "_store", failing)
+    stop = asyncio.Event()
+    running = asyncio.create_task(api.recorder.run(stop))
+    api.recorder.submit([Raise(device_id=SMOKE, type="fire", at_ms=now_ms(), kind="smoke")])
+    for _ in range(100):
+        if api.recorder.metrics.failures._value.get() >= 1:
+            break
+        await asyncio.sleep(0.02)
+    assert api.recorder.pending == 1  # kept, to be retried (and not acknowledged)
+    assert not api.recorder.busy  # telemetry and status flushes carry on meanwhile
+    api.recorder.submit([Raise(device_id=SMOKE, type="tamper", at_ms=now_ms(), kind="smoke")])
+    assert not api.recorder.busy  # still backing off
+    stop.set()
+    await running
