@@ -49,3 +49,29 @@ def test_untracked_devices_never_come_due() -> None:
     tracker.track_many([("em-1", 10), ("em-2", 20)])
     tracker.untrack("em-1")
     assert tracker.due(100) == [("em-2", 20)]
+
+
+def test_a_batch_clears_an_offline_device_once_on_its_first_message() -> None:
+    from alerts.actions import Action, Clear
+    from alerts.engine import AlertEngine
+    from tests.alerts.helpers import reading
+
+    submitted: list[list[Action]] = []
+
+    class Recorder:
+        def submit(self, actions: list[Action], ack: object = None) -> object:
+            submitted.append(actions)
+            return ack
+
+    tracker = OfflineTracker()
+    tracker.mark_offline(["em-1"])
+    engine = AlertEngine(Recorder(), tracker, clock=lambda: 1.0)  # type: ignore[arg-type]
+    other = device(DeviceKind.ELECTRICAL, "em-2")
+    batch = [(reading(ELECTRICAL, "telemetry", at, residual_current_ma=10.0), ELECTRICAL, None)
+             for at in (1000, 2000)] + [(reading(other, "telemetry", 1500,
+                                                 residual_current_ma=10.0), other, None)]
+    assert engine.consume_batch(batch) == [None, None, None]
+    clears = [a for actions in submitted for a in actions if isinstance(a, Clear)]
+    assert [(c.device_id, c.types, c.at_ms) for c in clears] == [
+        ("em-1", ("offline",), batch[0][0].received_ms)]
+    assert tracker.tracks("em-1") and tracker.tracks("em-2")
