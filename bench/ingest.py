@@ -6,8 +6,10 @@ For each system and each rate of the ladder, a low-CPU C publisher
 (bench/mqtt_blast.c, libmosquitto) sends simulated traffic at that rate for
 ``--seconds`` to one private Mosquitto; the system keeps up at that rate if
 every message is stored in InfluxDB (checked by query) within 2 s of the end
-of publishing (for the paho subscriber: received).  Reported: the highest rate
-kept up, the ratios to Node-RED, and each system's peak resident memory.
+of publishing (for the paho subscriber: received), and the publisher could
+send at that rate (a broker too busy to acknowledge holds it back).  Reported:
+the highest rate kept up, the ratios to Node-RED, each system's peak resident
+memory, and for each step the CPU time every process used per message.
 
 Needs: gcc and libmosquitto-dev (Debian), Node.js and npm (Node-RED 4 and
 node-red-contrib-influxdb are installed into bench/.cache on first use),
@@ -227,8 +229,9 @@ class PahoNull(System):
         return int(process.stdout.readline())
 
 
-Publish = Callable[[int, float], tuple[int, float]]
-"""Sends at a rate for some seconds; returns the messages sent and the publisher's CPU s."""
+Publish = Callable[[int, float], tuple[int, float, float]]
+"""Sends at a rate for some seconds; returns the messages sent, the seconds publishing
+took (longer than asked when the broker held the publisher back) and its CPU seconds."""
 
 
 def ladder(system: System, rates: list[int], seconds: float, publish: Publish,
@@ -241,7 +244,7 @@ def ladder(system: System, rates: list[int], seconds: float, publish: Publish,
             before = system.stored()
             cpu_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
             cpu_before["system"] = system.cpu_seconds()
-            sent, publisher_cpu = publish(rate, seconds)
+            sent, took, publisher_cpu = publish(rate, seconds)
             # One count, 2 s after the last message was acknowledged by the broker: polling
             # count() meanwhile would load InfluxDB with scans and slow every system down.
             time.sleep(DRAIN_S)
@@ -249,12 +252,14 @@ def ladder(system: System, rates: list[int], seconds: float, publish: Publish,
             cpu["system"] = system.cpu_seconds() - cpu_before["system"]
             cpu["publisher"] = publisher_cpu
             got = system.stored() - before
-            kept_up = got >= sent
+            on_time = took <= seconds * 1.05  # else the broker held the publisher back
+            kept_up = got >= sent and on_time
             # CPU per message sent, over the publishing and the drain: what each part costs.
             per_message = ", ".join(f"{name} {value / max(sent, 1) * 1e6:.1f}"
                                     for name, value in cpu.items())
             notes.append(f"{rate:>7}/s: {got}/{sent} within {DRAIN_S:.0f} s"
                          + ("" if kept_up else "  (fell behind)")
+                         + ("" if on_time else f"; publishing took {took:.1f} s")
                          + f"; CPU µs/msg: {per_message}")
             print(f"  {system.name:<32} {notes[-1]}", flush=True)
             if not kept_up:
@@ -309,7 +314,8 @@ def main() -> None:
                 process.returncode = os.waitstatus_to_exitcode(status)
                 if process.returncode != 0:
                     raise RuntimeError(f"publisher failed ({process.returncode}): {out}")
-                return int(out.split()[1]), usage.ru_utime + usage.ru_stime
+                words = out.split()
+                return int(words[1]), float(words[5]), usage.ru_utime + usage.ru_stime
 
             servers = {"mosquitto": mosquitto.pid, "influxd": influx.pid}
 
