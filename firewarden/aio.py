@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 
@@ -35,3 +36,15 @@ async def every(seconds: float, stop: asyncio.Event, work: Callable[[], Awaitabl
             await work()
         except Exception:
             logger.exception("%s failed; will retry", what)
+
+
+async def give_way(busy: Callable[[], bool] | None, max_s: float) -> None:
+    """Wait while ``busy()`` (more urgent work, e.g. alerts being stored), at most ``max_s``.
+
+    A flag polled, not an asyncio.Event: the urgent work runs on another thread's loop.
+    """
+    if busy is None:
+        return
+    deadline = time.monotonic() + max_s
+    while busy() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.002)

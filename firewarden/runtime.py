@@ -122,8 +122,10 @@ class Ingest:
             reminders_per_escalation=settings.ALERT_REMINDERS_PER_ESCALATION,
             flap_cooldown_s=settings.ALERT_FLAP_COOLDOWN_S), AlertMetrics(metrics.registry))
         self.engine = AlertEngine(self.recorder, self.offline)
-        if settings.database_url.startswith("sqlite"):  # one writer: alerts go first
-            self.status.give_way_to = self.pending.give_way_to = lambda: self.recorder.busy
+        # Alerts go first: bulk work waits while they are stored (docs/performance.md).
+        alerts_busy = lambda: self.recorder.busy  # noqa: E731
+        self.status.give_way_to = self.pending.give_way_to = alerts_busy
+        self.writer.give_way_to = alerts_busy
         self.timers = AlertTimers(sessions, self.recorder, self.registry, self.offline,
                                   startup_grace_s=settings.OFFLINE_STARTUP_GRACE_S)
         self.pipeline = Pipeline(make_decoder(settings), self.registry, metrics,

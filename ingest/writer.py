@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from firewarden.aio import sleep_or_stop, wait_any
+from firewarden.aio import give_way, sleep_or_stop, wait_any
 from ingest.acks import ack_all
 from ingest.dead_letters import DeadLetterStore
 from ingest.line_protocol import encode_point
@@ -37,6 +37,7 @@ from ingest.spool import Spool
 _LOGGER = logging.getLogger(__name__)
 
 Ack = Callable[[], None]
+GIVE_WAY_MAX_S = 0.05
 
 
 class TelemetryWriter:
@@ -52,6 +53,7 @@ class TelemetryWriter:
         max_pending: int = 100_000,
         retry_min_s: float = 0.5,
         retry_max_s: float = 30.0,
+        give_way_to: Callable[[], bool] | None = None,
     ) -> None:
         self.sink = sink
         self.spool = spool
@@ -62,6 +64,9 @@ class TelemetryWriter:
         self.max_pending = max_pending
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
+        self.give_way_to = give_way_to
+        """True while alerts are being stored: a batch waits (at most GIVE_WAY_MAX_S)
+        before it is encoded and sent, which holds the interpreter lock for a while."""
         self._pending: list[tuple[Point, int, Ack | None]] = []
         self._room = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -113,6 +118,8 @@ class TelemetryWriter:
             await replay
 
     async def flush_once(self, *, final: bool = False) -> None:
+        if not final:
+            await give_way(self.give_way_to, GIVE_WAY_MAX_S)
         with self._room:
             batch = self._pending[: self.batch_size]
             del self._pending[: self.batch_size]

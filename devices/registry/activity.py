@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from devices.decode import Reading
 from devices.kinds import Channel
 from devices.registry.cache import DeviceInfo
 from devices.registry.tables import DeviceStatusRow, PendingDeviceRow
-from firewarden.aio import every
+from firewarden.aio import every, give_way
 from firewarden.database import upsert
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,8 +45,10 @@ class _Batcher:
         self._lock = threading.Lock()
         self._pending: dict[str, dict[str, Any]] = {}
         self.give_way_to: Callable[[], bool] | None = None
-        """True while more urgent writes (alerts) are waiting: on SQLite, with one
-        writer at a time, the flush waits between chunks (at most GIVE_WAY_MAX_S)."""
+        """True while more urgent work (alerts) is waiting or being stored: the flush
+        waits between chunks (at most GIVE_WAY_MAX_S). On SQLite, with one writer at a
+        time, alerts would wait for the chunk's transaction; on any database, for the
+        interpreter lock that building and sending rows holds."""
 
     def _take(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -59,6 +60,7 @@ class _Batcher:
         transaction holds the one write lock, and an alert waiting for it must not wait
         behind ten thousand status rows.  Rows are built on a worker thread: ten thousand
         of them take tens of milliseconds, which the event loop spends announcing alerts."""
+        await give_way(self.give_way_to, GIVE_WAY_MAX_S)
         batch = await asyncio.to_thread(self._take)
         if not batch:
             return 0
@@ -66,7 +68,7 @@ class _Batcher:
         written = 0
         try:
             for start in range(0, len(items), FLUSH_CHUNK):
-                await self._give_way()
+                await give_way(self.give_way_to, GIVE_WAY_MAX_S)
                 chunk = items[start:start + FLUSH_CHUNK]
                 async with self._sessions() as session:
                     await self._write(session, [row for _, row in chunk])
@@ -76,14 +78,6 @@ class _Batcher:
             self._merge_back(dict(items[written:]))  # kept for the next flush, never dropped
             raise
         return len(batch)
-
-    async def _give_way(self) -> None:
-        if self.give_way_to is None:
-            return
-        deadline = time.monotonic() + GIVE_WAY_MAX_S
-        # A flag polled, not an asyncio.Event: the recorder runs on another thread's loop.
-        while self.give_way_to() and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
 
     def _merge_back(self, batch: dict[str, dict[str, Any]]) -> None:
         with self._lock:

@@ -168,3 +168,22 @@ async def test_full_spool_stops_acknowledging(sink: FlakySink, tmp_path: Path) -
 
     await run_writer(writer, work())
     assert sorted(p.fields["n"] for p in sink.stored) == list(range(150))
+
+
+async def test_batches_wait_while_alerts_are_stored_but_not_for_ever(sink: FlakySink,
+                                                                     tmp_path: Path) -> None:
+    alerts_busy = True
+    writer = make_writer(sink, tmp_path, give_way_to=lambda: alerts_busy)
+
+    async def work() -> None:
+        nonlocal alerts_busy
+        writer.submit_batch([(point(i), 0, None) for i in range(10)])
+        await asyncio.sleep(0.03)  # a flush interval: it waits while alerts are stored
+        assert sink.stored == []
+        alerts_busy = False
+        await wait_for(lambda: len(sink.stored) == 10)
+        alerts_busy = True  # for ever: each batch waits at most GIVE_WAY_MAX_S
+        writer.submit_batch([(point(i), 0, None) for i in range(10, 20)])
+        await wait_for(lambda: len(sink.stored) == 20, seconds=1)
+
+    await run_writer(writer, work())
