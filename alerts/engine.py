@@ -53,10 +53,10 @@ class AlertEngine:
         (the message's own, or one that also waits for the alerts it raised)."""
         now_ms = int(self._clock() * 1000)
         states = [device.state_at(now_ms) for _reading, device, _ack in accepted]
+        # Only a possible fire still counts from a device taken out of service.
         with self._lock:  # once per batch: rule states are only touched here
             planned = [
                 self._alarm_only(reading, device.id, "fire") if state == "decommissioned"
-                # Only a possible fire still counts from a device taken out of service.
                 else evaluate(reading, device, self._states.setdefault(device.id, {}))
                 for (reading, device, _ack), state in zip(accepted, states, strict=True)]
         if self.offline is not None:
