@@ -92,3 +92,24 @@ async def test_the_flush_gives_way_to_alerts_between_chunks_but_not_forever(
         assert await recorder.flush() == 12
         assert 0.6 <= time.monotonic() - started < 2
         assert await stored(api.sessions) == 12
+
+
+async def test_rows_are_not_built_while_alerts_are_being_stored(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Building ten thousand rows holds the interpreter lock the alert recorder needs."""
+    monkeypatch.setattr(activity, "GIVE_WAY_MAX_S", 0.5)
+    async with api_harness(f"sqlite+aiosqlite:///{tmp_path / 'fw.db'}") as api:
+        await make_site(api)
+        for device_id in DEVICES:
+            await make_device(api, device_id, "smoke")
+        recorder = StatusRecorder(api.sessions)
+        built_at: list[float] = []
+        take = recorder._take
+        monkeypatch.setattr(recorder, "_take", lambda: (built_at.append(time.monotonic()),
+                                                        take())[1])
+        record_all(recorder, int(time.time() * 1000), 80)
+        alerts_until = time.monotonic() + 0.1
+        recorder.give_way_to = lambda: time.monotonic() < alerts_until
+        assert await recorder.flush() == 12
+        assert built_at and built_at[0] >= alerts_until
+        assert await stored(api.sessions) == 12
