@@ -76,12 +76,18 @@ def node_red() -> Path:
     return binary
 
 
+def fleet_simulation() -> FleetSimulation:
+    """The benchmarks' fleet: 10,000 devices, normal traffic, timestamps in the last day;
+    no two messages share device and timestamp."""
+    return FleetSimulation(SimConfig(
+        smoke=3000, electrical=6000, controlrooms=1000, seed=11, speed=1.0,
+        smoke_interval_s=3600.0, scenarios=frozenset({Scenario.NORMAL}),
+        start_ms=int(time.time() * 1000) - 86_400_000))
+
+
 def messages_file(path: Path, count: int) -> FleetSimulation:
-    """Distinct messages (no two share device and timestamp), timestamps in the last day."""
-    config = SimConfig(smoke=3000, electrical=6000, controlrooms=1000, seed=11, speed=1.0,
-                       smoke_interval_s=3600.0, scenarios=frozenset({Scenario.NORMAL}),
-                       start_ms=int(time.time() * 1000) - 86_400_000)
-    sim = FleetSimulation(config)
+    """``count`` messages of :func:`fleet_simulation`, one per line: topic, tab, payload."""
+    sim = fleet_simulation()
     with path.open("w") as out:
         for message in itertools.islice(sim.messages(), count):
             out.write(f"{message.topic}\t{message.payload.decode()}\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import itertools
 import os
 import statistics
@@ -30,14 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulators import FleetSimulation, Scenario, SimConfig, write_registry_csv  # noqa: E402
+from simulators import write_registry_csv  # noqa: E402
 
-
-def simulation() -> FleetSimulation:
-    return FleetSimulation(SimConfig(
-        smoke=3000, electrical=6000, controlrooms=1000, seed=11, speed=1.0,
-        smoke_interval_s=3600.0, scenarios=frozenset({Scenario.NORMAL}),
-        start_ms=int(time.time() * 1000) - 86_400_000))
+# bench/ingest.py by path: imported by name it would shadow the ingest package used below.
+_spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
+assert _spec is not None and _spec.loader is not None
+bench_ingest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_ingest)
 
 
 async def measure(messages: list[tuple[str, bytes]], runs: int, batch: int
@@ -82,7 +82,7 @@ def main() -> None:
         os.environ.update(FIREWARDEN_DATA_DIR=str(work / "data"),
                           FIREWARDEN_DATABASE_URL=f"sqlite+aiosqlite:///{work / 'fw.db'}",
                           FIREWARDEN_LOG_LEVEL="WARNING")
-        sim = simulation()
+        sim = bench_ingest.fleet_simulation()
         write_registry_csv(sim.fleet, work / "fleet.csv")
         subprocess.run([sys.executable, "-m", "firewarden.cli", "devices", "import",
                         str(work / "fleet.csv")], cwd=work, check=True, capture_output=True)
