@@ -10,8 +10,7 @@ the size of one socket read.  Reports the median over runs of the time per
 message for the pipeline (decode, lookup, rules, status, points handed to the
 writer) and for encoding the points as InfluxDB line protocol.
 
-Run it on a quiet machine: with a busy loop on the other core of this 2-core
-VM, the same code measured about twice as slow (docs/performance.md).
+Runs vary from hour to hour on a shared VM: compare figures of one sitting.
 """
 
 from __future__ import annotations
