@@ -34,7 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulators import FleetSimulation, Scenario, SimConfig, write_registry_csv  # noqa: E402
+from benchkit import cpu_seconds, fleet_simulation  # noqa: E402
+
+from simulators import FleetSimulation, write_registry_csv  # noqa: E402
 from tests.support.influx import InfluxServer  # noqa: E402
 from tests.support.mosquitto import MosquittoServer  # noqa: E402
 
@@ -76,15 +78,6 @@ def node_red() -> Path:
     return binary
 
 
-def fleet_simulation() -> FleetSimulation:
-    """The benchmarks' fleet: 10,000 devices, normal traffic, timestamps in the last day;
-    no two messages share device and timestamp."""
-    return FleetSimulation(SimConfig(
-        smoke=3000, electrical=6000, controlrooms=1000, seed=11, speed=1.0,
-        smoke_interval_s=3600.0, scenarios=frozenset({Scenario.NORMAL}),
-        start_ms=int(time.time() * 1000) - 86_400_000))
-
-
 def messages_file(path: Path, count: int) -> FleetSimulation:
     """``count`` messages of :func:`fleet_simulation`, one per line: topic, tab, payload."""
     sim = fleet_simulation()
@@ -92,15 +85,6 @@ def messages_file(path: Path, count: int) -> FleetSimulation:
         for message in itertools.islice(sim.messages(), count):
             out.write(f"{message.topic}\t{message.payload.decode()}\n")
     return sim
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads) so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_peak_kib(pid: int) -> int:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline.py [--messages 100000] [--runs 5] [--batch 300]
 
-Registers the simulated fleet of bench/ingest.py (10,000 devices) in a fresh
+Registers the benchmarks' simulated fleet (bench/benchkit.py, 10,000 devices) in a fresh
 SQLite database, builds the same ``Ingest`` as ``firewarden ingest`` (registry
 cache, alert engine, device status, writer) without starting its listeners,
 and feeds it simulated messages through ``Pipeline.handle_batch`` in batches
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import itertools
 import os
 import statistics
@@ -30,13 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulators import write_registry_csv  # noqa: E402
+from benchkit import fleet_simulation  # noqa: E402
 
-# bench/ingest.py by path: imported by name it would shadow the ingest package used below.
-_spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
-assert _spec is not None and _spec.loader is not None
-bench_ingest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_ingest)
+from simulators import write_registry_csv  # noqa: E402
 
 
 async def measure(messages: list[tuple[str, bytes]], runs: int, batch: int
@@ -81,7 +76,7 @@ def main() -> None:
         os.environ.update(FIREWARDEN_DATA_DIR=str(work / "data"),
                           FIREWARDEN_DATABASE_URL=f"sqlite+aiosqlite:///{work / 'fw.db'}",
                           FIREWARDEN_LOG_LEVEL="WARNING")
-        sim = bench_ingest.fleet_simulation()
+        sim = fleet_simulation()
         write_registry_csv(sim.fleet, work / "fleet.csv")
         subprocess.run([sys.executable, "-m", "firewarden.cli", "devices", "import",
                         str(work / "fleet.csv")], cwd=work, check=True, capture_output=True)
